@@ -1,0 +1,30 @@
+/*
+ * phone.h - phone numbers: masking for logs, and a stable hash.
+ *
+ * Pure functions, no state, thread-safe. E.164 normalisation of provider
+ * formats belongs here too and arrives with the event decoders.
+ */
+#ifndef WB_PHONE_H
+#define WB_PHONE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest masked output including the NUL. */
+#define PHONE_MASK_MAX 40
+
+/*
+ * Writes a masked form of phone into out (size out_size, always
+ * NUL-terminated when out_size > 0): the '+' if any, the first 2 digits, one
+ * '*' per hidden digit, the last 4 digits: "+573001234567" -> "+57******4567".
+ * Numbers of fewer than 8 digits keep only their last 2 digits visible.
+ * Anything that is not [+]digits (after dropping spaces, dashes, dots and
+ * parentheses) becomes "***" so nothing unknown leaks; NULL becomes "null".
+ * Returns out.
+ */
+char *phone_mask(const char *phone, char *out, size_t out_size);
+
+/* 64-bit FNV-1a of the bytes of phone; stable across runs and machines. */
+uint64_t phone_hash(const char *phone, size_t len);
+
+#endif /* WB_PHONE_H */
