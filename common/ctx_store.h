@@ -113,7 +113,8 @@ struct ctx_put_item {
 	size_t len;                /* in: bytes of json */
 	uint64_t expected_version; /* in: CTX_VERSION_ANY, or the version read
 	                              (0 = must not exist) */
-	uint32_t ttl_ms;           /* in: 0 = the store's default TTL */
+	uint32_t ttl_ms;           /* in/out: 0 = the store's default TTL,
+	                              which is written back here */
 	uint64_t new_version;      /* out: version written */
 	wb_err_t err;              /* out: WB_OK, WB_ERR_CONFLICT, ... */
 };

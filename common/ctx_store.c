@@ -1,0 +1,591 @@
+/*
+ * ctx_store.c - what both context store backends share: argument checks,
+ * the store-owned fields, update (merge) on top of compare-and-set, counters,
+ * latency histogram and the "context saved / retrieved / error" log lines.
+ *
+ * Owns: the backend handle (through ops->destroy) and the counters below.
+ * Threads: every function may be called from any thread; the counters are
+ * relaxed atomics (one increment per call, not per key, where a batch allows),
+ * the rest is immutable after ctx_store_new().
+ * Does not: retry transport failures (the caller decides), interpret fields
+ * other than "version"/"updated_at", or allocate on the hot path: a put whose
+ * text carries no store-owned field goes to the backend untouched, and a
+ * ctx_value buffer is reused across reads.
+ *
+ * Why put takes text and update parses: the worker already serialises its
+ * context once; a store that re-parsed every put would double the cost of
+ * the hot path (measured in tests/bench/bench_ctx_memory.c). update is the
+ * convenience path (Django's update_context) and pays for one parse and one
+ * serialisation per attempt.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
+#include "ctx_store.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "ctx_store_int.h"
+#include "log.h"
+
+/* How many times update re-reads and retries after losing a race. */
+#define CTX_UPDATE_MAX_ATTEMPTS 16
+
+/* JSON nesting accepted in update's fields and stored contexts. */
+#define CTX_JSON_MAX_DEPTH 32
+
+struct ctx_store {
+	const struct ctx_backend_ops *ops; /* immutable */
+	void *be;                          /* backend handle, immutable */
+	uint32_t default_ttl_ms;           /* immutable */
+
+	/* Counters, relaxed atomics, any thread. */
+	atomic_uint_fast64_t gets, hits, misses, errors, puts, conflicts, deletes;
+	atomic_uint_fast64_t latency_count, latency_sum_us;
+	atomic_uint_fast64_t latency_buckets[CTX_STORE_LAT_BUCKETS];
+};
+
+/* ---- time ---------------------------------------------------------------- */
+
+static int64_t clock_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t ctx_now_wall_ms(void)
+{
+	return clock_ms(CLOCK_REALTIME);
+}
+
+int64_t ctx_now_mono_ms(void)
+{
+	return clock_ms(CLOCK_MONOTONIC);
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void latency_record(ctx_store_t *cs, uint64_t start_us)
+{
+	uint64_t us = now_us() - start_us;
+	unsigned b = 0;
+
+	/* bucket b holds [2^(b-1), 2^b) us; bucket 0 holds < 1 us */
+	while (b < CTX_STORE_LAT_BUCKETS - 1 && us >= (UINT64_C(1) << b))
+		b++;
+	atomic_fetch_add_explicit(&cs->latency_buckets[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&cs->latency_count, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&cs->latency_sum_us, us, memory_order_relaxed);
+}
+
+static void count(atomic_uint_fast64_t *c, uint64_t n)
+{
+	if (n)
+		atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* ---- values -------------------------------------------------------------- */
+
+void ctx_value_init(struct ctx_value *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void ctx_value_fini(struct ctx_value *v)
+{
+	if (!v)
+		return;
+	free(v->json);
+	memset(v, 0, sizeof(*v));
+}
+
+wb_err_t ctx_value_set(struct ctx_value *v, const char *src, size_t len)
+{
+	if (len + 1 > v->cap) {
+		size_t cap = v->cap ? v->cap : 256;
+		char *p;
+
+		while (cap < len + 1)
+			cap *= 2;
+		p = realloc(v->json, cap);
+		if (!p)
+			return WB_ERR_NOMEM;
+		v->json = p;
+		v->cap = cap;
+	}
+	memcpy(v->json, src, len);
+	v->json[len] = '\0';
+	v->len = len;
+	return WB_OK;
+}
+
+wb_err_t ctx_value_set_missing(struct ctx_value *v)
+{
+	wb_err_t err = ctx_value_set(v, "{}", 2);
+
+	v->found = false;
+	v->version = 0;
+	v->updated_at_ms = 0;
+	return err;
+}
+
+/* ---- argument checks ----------------------------------------------------- */
+
+static bool key_is_valid(const char *key)
+{
+	size_t i;
+
+	if (!key)
+		return false;
+	for (i = 0; key[i]; i++) {
+		unsigned char c = (unsigned char)key[i];
+
+		if (i >= CTX_STORE_MAX_KEY || c <= 0x20 || c >= 0x7f)
+			return false;
+	}
+	return i > 0;
+}
+
+static bool is_json_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* A cheap shape check: the text is one {...} after trimming JSON spaces.
+ * The full syntax is the caller's (its own serialiser's); see the file top. */
+static bool looks_like_object(const char *json, size_t len)
+{
+	size_t a = 0, b = len;
+
+	if (!json)
+		return false;
+	while (a < b && is_json_space(json[a]))
+		a++;
+	while (b > a && is_json_space(json[b - 1]))
+		b--;
+	return b - a >= 2 && json[a] == '{' && json[b - 1] == '}' && !memchr(json, '\0', len);
+}
+
+static bool mentions_owned_field(const char *json, size_t len)
+{
+	return memmem(json, len, "\"version\"", 9) || memmem(json, len, "\"updated_at\"", 12);
+}
+
+/* Parses an untrusted JSON text; NULL when it is not valid JSON. */
+static json_object *parse_json(const char *text, size_t len)
+{
+	json_tokener *tok = json_tokener_new_ex(CTX_JSON_MAX_DEPTH);
+	json_object *obj;
+
+	if (!tok)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, text, (int)len);
+	if (obj && json_tokener_get_parse_end(tok) != len) {
+		json_object_put(obj);
+		obj = NULL;
+	}
+	json_tokener_free(tok);
+	return obj;
+}
+
+/*
+ * Rewrites a put's text without top-level "version"/"updated_at" (they are
+ * the store's). *out is a malloc'd copy, or NULL when the text was already
+ * clean (the common case, checked with two memmem). WB_ERR_INVALID when a
+ * field name appears but the text is not a JSON object.
+ */
+static wb_err_t strip_owned_fields(const char *json, size_t len, char **out, size_t *out_len)
+{
+	json_object *obj;
+	const char *s;
+
+	*out = NULL;
+	if (!mentions_owned_field(json, len))
+		return WB_OK;
+	obj = parse_json(json, len);
+	if (!obj || !json_object_is_type(obj, json_type_object)) {
+		json_object_put(obj);
+		return WB_ERR_INVALID;
+	}
+	json_object_object_del(obj, "version");
+	json_object_object_del(obj, "updated_at");
+	s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	*out = s ? strdup(s) : NULL;
+	*out_len = *out ? strlen(*out) : 0;
+	json_object_put(obj);
+	return *out ? WB_OK : WB_ERR_NOMEM;
+}
+
+/* ---- log lines ----------------------------------------------------------- */
+
+static void log_item_error(const char *op, const char *key, wb_err_t err)
+{
+	/* Transport errors are logged by the backend once per state change;
+	 * a line per key would flood during an outage. */
+	enum log_level lvl = wb_err_is_retriable(err) ? LOG_DEBUG : LOG_WARN;
+
+	log_at(lvl, "context error", LOG_STR("op", op), LOG_PHONE("phone", key), LOG_ERR("error", err),
+	       LOG_STR("reason", wb_err_str(err)));
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+ctx_store_t *ctx_store_new(const struct ctx_store_config *cfg, char *errstr, size_t errstr_size)
+{
+	struct ctx_store_config c;
+	ctx_store_t *cs;
+
+	if (!cfg) {
+		if (errstr && errstr_size)
+			snprintf(errstr, errstr_size, "context store: no configuration");
+		return NULL;
+	}
+	c = *cfg;
+	if (!c.default_ttl_ms)
+		c.default_ttl_ms = CTX_STORE_DEFAULT_TTL_MS;
+
+	cs = calloc(1, sizeof(*cs));
+	if (!cs) {
+		if (errstr && errstr_size)
+			snprintf(errstr, errstr_size, "context store: out of memory");
+		return NULL;
+	}
+	cs->default_ttl_ms = c.default_ttl_ms;
+	switch (c.backend) {
+	case CTX_BACKEND_MEMORY:
+		cs->ops = &ctx_memory_ops;
+		cs->be = ctx_memory_new(&c, errstr, errstr_size);
+		break;
+	case CTX_BACKEND_REDIS:
+		cs->ops = &ctx_redis_ops;
+		cs->be = ctx_redis_new(&c, errstr, errstr_size);
+		break;
+	default:
+		if (errstr && errstr_size)
+			snprintf(errstr, errstr_size, "context store: unknown backend %d", (int)c.backend);
+		break;
+	}
+	if (!cs->be) {
+		free(cs);
+		return NULL;
+	}
+	return cs;
+}
+
+void ctx_store_destroy(ctx_store_t *cs)
+{
+	if (!cs)
+		return;
+	cs->ops->destroy(cs->be);
+	free(cs);
+}
+
+const char *ctx_store_backend_name(const ctx_store_t *cs)
+{
+	return cs->ops->name;
+}
+
+/* ---- reads --------------------------------------------------------------- */
+
+wb_err_t ctx_store_get_many(ctx_store_t *cs, struct ctx_get_item *items, size_t n)
+{
+	uint64_t start = now_us(), hits = 0, misses = 0, errors = 0;
+	size_t i, valid = 0;
+	wb_err_t first = WB_OK;
+
+	if (n == 0)
+		return WB_OK;
+	for (i = 0; i < n; i++) {
+		items[i].err = key_is_valid(items[i].key) ? WB_OK : WB_ERR_INVALID;
+		valid += items[i].err == WB_OK;
+	}
+	if (valid == n) {
+		cs->ops->get_many(cs->be, items, n);
+	} else if (valid > 0) {
+		/* Rare: run the valid ones as their own batch, then put back. */
+		for (i = 0; i < n; i++)
+			if (items[i].err == WB_OK)
+				cs->ops->get_many(cs->be, &items[i], 1);
+	}
+
+	for (i = 0; i < n; i++) {
+		struct ctx_get_item *it = &items[i];
+
+		if (it->err != WB_OK) {
+			errors++;
+			if (first == WB_OK)
+				first = it->err;
+			log_item_error("get", it->key, it->err);
+		} else if (it->value.found) {
+			hits++;
+			log_at(LOG_DEBUG, "context retrieved", LOG_PHONE("phone", it->key),
+			       LOG_UINT("version", it->value.version));
+		} else {
+			misses++;
+			log_at(LOG_DEBUG, "context not found", LOG_PHONE("phone", it->key));
+		}
+	}
+	count(&cs->gets, n);
+	count(&cs->hits, hits);
+	count(&cs->misses, misses);
+	count(&cs->errors, errors);
+	latency_record(cs, start);
+	return first;
+}
+
+wb_err_t ctx_store_get(ctx_store_t *cs, const char *key, struct ctx_value *out)
+{
+	struct ctx_get_item it = {.key = key, .value = *out};
+	wb_err_t err = ctx_store_get_many(cs, &it, 1);
+
+	*out = it.value; /* the buffer may have grown */
+	return err;
+}
+
+/* ---- writes -------------------------------------------------------------- */
+
+/* An item whose text was rewritten by strip_owned_fields(): the caller's
+ * pointer comes back after the backend call. Rare, so allocated on demand. */
+struct put_swap {
+	char *clean;
+	const char *orig;
+	size_t orig_len;
+};
+
+wb_err_t ctx_store_put_many(ctx_store_t *cs, struct ctx_put_item *items, size_t n)
+{
+	uint64_t start = now_us(), puts = 0, conflicts = 0, errors = 0;
+	struct put_swap *swaps = NULL; /* n entries, only when some item needs it */
+	size_t i, valid = 0;
+	wb_err_t first = WB_OK;
+
+	if (n == 0)
+		return WB_OK;
+	for (i = 0; i < n; i++) {
+		struct ctx_put_item *it = &items[i];
+		char *clean = NULL;
+		size_t clean_len = 0;
+
+		it->new_version = 0;
+		if (!it->ttl_ms)
+			it->ttl_ms = cs->default_ttl_ms;
+		if (!key_is_valid(it->key) || !looks_like_object(it->json, it->len)) {
+			it->err = WB_ERR_INVALID;
+			continue;
+		}
+		if (it->len > CTX_STORE_MAX_VALUE) {
+			it->err = WB_ERR_TOO_BIG;
+			continue;
+		}
+		it->err = strip_owned_fields(it->json, it->len, &clean, &clean_len);
+		if (it->err == WB_OK && clean) {
+			if (!swaps)
+				swaps = calloc(n, sizeof(*swaps));
+			if (swaps) {
+				swaps[i] = (struct put_swap){clean, it->json, it->len};
+				it->json = clean;
+				it->len = clean_len;
+			} else {
+				free(clean);
+				it->err = WB_ERR_NOMEM;
+			}
+		}
+		valid += it->err == WB_OK;
+	}
+
+	if (valid == n) {
+		cs->ops->put_many(cs->be, items, n);
+	} else {
+		/* Rare: some items were refused here; the others go one by one so
+		 * that the backend never sees a refused item. */
+		for (i = 0; i < n; i++)
+			if (items[i].err == WB_OK)
+				cs->ops->put_many(cs->be, &items[i], 1);
+	}
+	if (swaps) {
+		for (i = 0; i < n; i++) {
+			if (!swaps[i].clean)
+				continue;
+			items[i].json = swaps[i].orig;
+			items[i].len = swaps[i].orig_len;
+			free(swaps[i].clean);
+		}
+		free(swaps);
+	}
+
+	for (i = 0; i < n; i++) {
+		struct ctx_put_item *it = &items[i];
+
+		if (it->err == WB_OK) {
+			puts++;
+			log_at(LOG_DEBUG, "context saved", LOG_PHONE("phone", it->key),
+			       LOG_UINT("version", it->new_version));
+			continue;
+		}
+		if (first == WB_OK)
+			first = it->err;
+		if (it->err == WB_ERR_CONFLICT) {
+			conflicts++;
+			log_at(LOG_DEBUG, "context version conflict", LOG_PHONE("phone", it->key),
+			       LOG_UINT("expected_version", it->expected_version));
+		} else {
+			errors++;
+			log_item_error("put", it->key, it->err);
+		}
+	}
+	count(&cs->puts, puts);
+	count(&cs->conflicts, conflicts);
+	count(&cs->errors, errors);
+	latency_record(cs, start);
+	return first;
+}
+
+wb_err_t ctx_store_put(ctx_store_t *cs, const char *key, const char *json, size_t len,
+		       uint64_t expected_version, uint32_t ttl_ms, uint64_t *new_version)
+{
+	struct ctx_put_item it = {
+		.key = key, .json = json, .len = len, .expected_version = expected_version, .ttl_ms = ttl_ms,
+	};
+	wb_err_t err = ctx_store_put_many(cs, &it, 1);
+
+	if (new_version)
+		*new_version = it.new_version;
+	return err;
+}
+
+/* ---- update (merge) ------------------------------------------------------ */
+
+/*
+ * Merge loop:
+ *   1. parse fields once (untrusted: strict, UTF-8 checked, depth bounded);
+ *   2. read the current context (a miss is an empty object, version 0);
+ *   3. copy each field of (1) over it, except the store-owned ones;
+ *   4. put with expected_version = the version read in (2);
+ *   5. on WB_ERR_CONFLICT someone wrote in between: back to (2).
+ */
+wb_err_t ctx_store_update(ctx_store_t *cs, const char *key, const char *fields_json, size_t len,
+			  uint32_t ttl_ms, struct ctx_value *merged)
+{
+	struct ctx_value cur;
+	json_object *fields;
+	wb_err_t err = WB_ERR_CONFLICT;
+	int attempt;
+
+	if (!key_is_valid(key) || !fields_json || !looks_like_object(fields_json, len))
+		return WB_ERR_INVALID;
+	if (len > CTX_STORE_MAX_VALUE)
+		return WB_ERR_TOO_BIG;
+	fields = parse_json(fields_json, len);
+	if (!fields || !json_object_is_type(fields, json_type_object)) {
+		json_object_put(fields);
+		log_item_error("update", key, WB_ERR_INVALID);
+		return WB_ERR_INVALID;
+	}
+
+	ctx_value_init(&cur);
+	for (attempt = 0; attempt < CTX_UPDATE_MAX_ATTEMPTS; attempt++) {
+		json_object *obj;
+		const char *text;
+		uint64_t version = 0;
+
+		err = ctx_store_get(cs, key, &cur);
+		if (err != WB_OK)
+			break;
+		obj = parse_json(cur.json, cur.len);
+		if (!obj || !json_object_is_type(obj, json_type_object)) {
+			/* Backends only return objects; be safe all the same. */
+			json_object_put(obj);
+			obj = json_object_new_object();
+			if (!obj) {
+				err = WB_ERR_NOMEM;
+				break;
+			}
+		}
+		json_object_object_foreach(fields, k, v) {
+			if (strcmp(k, "version") == 0 || strcmp(k, "updated_at") == 0)
+				continue;
+			json_object_object_add(obj, k, json_object_get(v));
+		}
+		text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+		if (!text) {
+			json_object_put(obj);
+			err = WB_ERR_NOMEM;
+			break;
+		}
+		err = ctx_store_put(cs, key, text, strlen(text), cur.found ? cur.version : 0, ttl_ms, &version);
+		if (err == WB_OK && merged) {
+			err = ctx_value_set(merged, text, strlen(text));
+			merged->found = true;
+			merged->version = version;
+			merged->updated_at_ms = ctx_now_wall_ms();
+		}
+		json_object_put(obj);
+		if (err != WB_ERR_CONFLICT)
+			break;
+	}
+	ctx_value_fini(&cur);
+	json_object_put(fields);
+	return err;
+}
+
+/* ---- delete and stats ---------------------------------------------------- */
+
+wb_err_t ctx_store_del(ctx_store_t *cs, const char *key)
+{
+	uint64_t start = now_us();
+	wb_err_t err;
+
+	if (!key_is_valid(key))
+		err = WB_ERR_INVALID;
+	else
+		err = cs->ops->del(cs->be, key);
+	if (err == WB_OK) {
+		count(&cs->deletes, 1);
+		log_at(LOG_DEBUG, "context deleted", LOG_PHONE("phone", key));
+	} else if (err != WB_ERR_NOT_FOUND) {
+		count(&cs->errors, 1);
+		log_item_error("delete", key, err);
+	}
+	latency_record(cs, start);
+	return err;
+}
+
+static uint64_t load(atomic_uint_fast64_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+void ctx_store_stats(ctx_store_t *cs, struct ctx_store_stats *out)
+{
+	unsigned i;
+
+	memset(out, 0, sizeof(*out));
+	out->gets = load(&cs->gets);
+	out->hits = load(&cs->hits);
+	out->misses = load(&cs->misses);
+	out->errors = load(&cs->errors);
+	out->puts = load(&cs->puts);
+	out->conflicts = load(&cs->conflicts);
+	out->deletes = load(&cs->deletes);
+	out->latency_count = load(&cs->latency_count);
+	out->latency_sum_us = load(&cs->latency_sum_us);
+	for (i = 0; i < CTX_STORE_LAT_BUCKETS; i++)
+		out->latency_buckets[i] = load(&cs->latency_buckets[i]);
+	cs->ops->stats(cs->be, out);
+	out->errors += out->corrupt; /* a corrupt value is a miss and an error */
+}

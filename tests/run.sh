@@ -1,0 +1,60 @@
+#!/bin/sh
+# The whole test suite, from a fresh Debian 12 machine: installs what is
+# missing, builds with warnings as errors, then runs every test
+#   1. plain (RelWithDebInfo),
+#   2. under AddressSanitizer + UndefinedBehaviorSanitizer,
+#   3. under ThreadSanitizer (all tests: the store tests are threaded),
+#   4. under valgrind memcheck (errors and definite leaks fail the run).
+# Usage: tests/run.sh [quick]   ("quick" stops after stage 1)
+# Needs no running services: tests start their own redis-server.
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+sh deploy/install-deps.sh
+
+stage() {
+	echo
+	echo "=== $1"
+}
+
+build() { # dir, extra cmake args...
+	dir=$1
+	shift
+	cmake -S "$top" -B "$dir" -DWB_WERROR=ON -DWB_TESTS=ON "$@" >/dev/null
+	cmake --build "$dir" -j "$jobs" >/dev/null
+}
+
+stage "build and test (RelWithDebInfo, -Werror)"
+build build
+ctest --test-dir build --output-on-failure
+[ "${1:-}" = quick ] && exit 0
+
+stage "AddressSanitizer + UndefinedBehaviorSanitizer"
+build build-asan -DCMAKE_BUILD_TYPE=Debug -DWB_SANITIZE=address
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ctest --test-dir build-asan --output-on-failure
+
+stage "ThreadSanitizer"
+build build-tsan -DCMAKE_BUILD_TYPE=Debug -DWB_SANITIZE=thread
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	ctest --test-dir build-tsan --output-on-failure
+
+stage "valgrind memcheck"
+# criterion runs each test in a forked child; valgrind follows forks.
+for t in build/test_*; do
+	[ -x "$t" ] || continue
+	echo "valgrind $(basename "$t")"
+	valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+		--trace-children=yes --child-silent-after-fork=no \
+		--suppressions="$top/tests/valgrind.supp" "$t" --jobs 1 >/dev/null 2>build/valgrind.log || {
+		cat build/valgrind.log
+		echo "valgrind found errors in $t"
+		exit 1
+	}
+done
+echo "valgrind: clean"
+
+stage "all stages passed"
+ctest --test-dir build 2>&1 | tail -n 3
