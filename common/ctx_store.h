@@ -141,7 +141,8 @@ struct ctx_store_stats {
 	/* Redis backend */
 	uint64_t round_trips;      /* network round trips (one per batch) */
 	uint64_t reconnects;       /* connections (re)established */
-	/* latency of each call (one per batch), microseconds */
+	/* latency of each call (one per batch), microseconds; Redis backend
+	 * only (memory calls take well under a microsecond: not timed) */
 	uint64_t latency_count;
 	uint64_t latency_sum_us;
 	uint64_t latency_buckets[CTX_STORE_LAT_BUCKETS];

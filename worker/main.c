@@ -44,7 +44,7 @@ static bool wants_help(int argc, char **argv)
 static int cmd_demo(int argc, char **argv)
 {
 	struct wb_config cfg;
-	char errstr[512] = "", summary[2048] = "";
+	char errstr[512] = "";
 	ctx_store_t *cs;
 	wb_err_t err;
 
@@ -58,8 +58,10 @@ static int cmd_demo(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(cfg.log_level);
-	config_summary(&cfg, summary, sizeof(summary));
-	log_at(LOG_INFO, "starting demo", LOG_STR("config", summary));
+	log_at(LOG_INFO, "starting demo", LOG_STR("store", cfg.redis_source ? "redis" : "memory"),
+	       LOG_STR("selected_by", cfg.redis_source), LOG_UINT("context_ttl_s", cfg.context_ttl_s),
+	       LOG_UINT("memory_max_entries", cfg.context_max_entries),
+	       LOG_UINT("memory_max_bytes", cfg.context_max_bytes), LOG_STR("log_level", log_level_name(cfg.log_level)));
 
 	cs = ctx_store_new(&cfg.store, errstr, sizeof(errstr));
 	if (!cs) {
