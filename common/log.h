@@ -5,7 +5,10 @@
  * Phone numbers never appear in full: LOG_PHONE fields are masked with
  * phone_mask(), and as a safety net every string value and the message are
  * scrubbed of digit runs that look like phone numbers (7+ digits, optional
- * leading '+'), keeping only the last 4 digits.
+ * leading '+'; after a '+' the digits may be grouped by single spaces or
+ * dashes, "+57 300 123-4567"). A run is replaced by its phone_mask() form,
+ * so it reads like a LOG_PHONE field: "+573001234567" -> "+57******4567"
+ * (first 2 and last 4 digits), 7 digits -> "*****67". Keys are not scrubbed.
  * Thread-safe: each line is formatted in a stack buffer and written with one
  * write(2). The level is the one process-wide mutable setting (atomic).
  */
@@ -73,7 +76,11 @@ const char *log_level_name(enum log_level level);
 
 /* Writes one line when level is enabled. fields may be NULL when n is 0.
  * A line longer than the internal buffer (8 KiB) is cut at a field boundary
- * and carries "truncated":true; it is still valid JSON. Cannot fail. */
+ * and carries "truncated":true; it is still valid JSON. Cannot fail.
+ * Details: the field that does not fit and all after it are left out; a
+ * message that alone does not fit is cut at a character boundary. Invalid
+ * UTF-8 bytes become U+FFFD. NULL msg or string values print null. errno is
+ * preserved. Write errors are ignored (there is nowhere to report them). */
 void log_write(enum log_level level, const char *msg, const struct log_field *fields, size_t n);
 
 /* log_at(LOG_INFO, "context saved", LOG_PHONE("phone", p), LOG_UINT("version", v));

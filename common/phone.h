@@ -21,8 +21,16 @@
  * Anything that is not [+]digits (after dropping spaces, dashes, dots and
  * parentheses) becomes "***" so nothing unknown leaks; NULL becomes "null".
  * Returns out.
+ * Edge cases: 1 or 2 digits are all hidden ("**"); more than 38 digits (the
+ * most that fits PHONE_MASK_MAX) is not a phone number and becomes "***". A
+ * too small out receives a cut (never longer) prefix of the masked form.
  */
 char *phone_mask(const char *phone, char *out, size_t out_size);
+
+/* phone_mask() of the len bytes at phone (no NUL needed; phone may be NULL
+ * only when len is 0, which gives "***"). Used by the log scrubber to mask a
+ * digit run inside a longer string. Returns out. */
+char *phone_mask_n(const char *phone, size_t len, char *out, size_t out_size);
 
 /* 64-bit FNV-1a of the bytes of phone; stable across runs and machines. */
 uint64_t phone_hash(const char *phone, size_t len);

@@ -1,0 +1,1147 @@
+/*
+ * ctx_redis.c - the Redis backend of ctx_store: a small pool of redis_conn
+ * connections, compare-and-set writes in one Lua script, pipelined batches.
+ *
+ * Layout in Redis: key "wabot:ctx:{<phone>}" (the hash tag keeps one phone
+ * in one cluster slot); value a JSON object that begins with the store-owned
+ * fields, exactly {"version":N,"updated_at":T,<caller's members>}
+ * (T unix ms, set by the client), with a PX TTL set by every write.
+ *
+ * Threads and locks: any number of threads call in at once. A call takes a
+ * free pool slot (cr->mu + cr->cv guard only the free list and the
+ * reconnect state, never held across I/O), runs its whole batch on the
+ * slot's connection (one round trip), and gives the slot back. Everything in
+ * a slot belongs to the thread holding it. Counters are atomics.
+ *
+ * Failures: a round trip that fails breaks its connection; the next call on
+ * that slot reconnects. A failed reconnect starts an exponential backoff
+ * (100 ms doubling to 5 s, jittered) during which calls needing a new
+ * connection fail fast with WB_ERR_UNAVAILABLE. "redis connection lost" and
+ * "redis connection restored" are logged once per change of state.
+ *
+ * Stored values are untrusted: reads validate them with json-c and turn
+ * anything that is not a JSON object into a miss, counted and logged with the
+ * phone masked, never the value. Reads use GETRANGE bounded at
+ * CR_MAX_STORED + 1 bytes, so an oversized value costs one bounded reply and
+ * is reported as corrupt, instead of an unbounded GET reply.
+ * Does not: retry failed round trips (the caller decides), talk to Redis
+ * Cluster (no MOVED handling), or present client certificates.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <openssl/evp.h>
+
+#include "ctx_store_int.h"
+#include "log.h"
+#include "redis_conn.h"
+
+#define CR_KEY_PREFIX "wabot:ctx:{"
+#define CR_KEY_PREFIX_LEN (sizeof CR_KEY_PREFIX - 1)
+/* "wabot:ctx:{" + key + "}" */
+#define CR_MAX_KEY_BYTES (CR_KEY_PREFIX_LEN + CTX_STORE_MAX_KEY + 1)
+
+/* Largest stored value read back: the caller's 1 MiB plus our prefix. */
+#define CR_MAX_STORED (CTX_STORE_MAX_VALUE + 128)
+
+/* Versions are JSON numbers that Lua (doubles) holds exactly: 1..2^53-1. */
+#define CR_MAX_VERSION 9007199254740991ull
+
+/* json-c depth bound for stored values; equals Redis' cjson default
+ * decode_max_depth, so the script and the reader agree on validity. */
+#define CR_JSON_DEPTH 1000
+
+#define CR_DEFAULT_POOL 4
+#define CR_MAX_POOL 256
+#define CR_DEFAULT_CONNECT_MS 2000
+#define CR_DEFAULT_COMMAND_MS 1000
+#define CR_BACKOFF_MIN_MS 100
+#define CR_BACKOFF_MAX_MS 5000
+
+/* Replies and command buffers of a slot above this are freed after use. */
+#define CR_KEEP_BUF_BYTES (4u * 1024u * 1024u)
+
+/*
+ * The write script: compare-and-set plus TTL in one atomic step.
+ * KEYS[1] key. ARGV[1] expected version ("" = any), ARGV[2] updated_at (unix
+ * ms), ARGV[3] TTL ms, ARGV[4] the caller's members ("" for none).
+ * Returns {1, new_version} or {0, current_version}; versions are strings
+ * (Lua numbers are doubles: never let Redis truncate them).
+ *
+ * The version of a stored value is its top-level "version" member when the
+ * value is a valid JSON object and the member is an integral number in
+ * 1..2^53-1, else 0 (absent key, other types, foreign or corrupt values).
+ * The reader in this file applies the same rule, so a client that read
+ * version v can always write with expected v. Fast path (every value we
+ * wrote): the value starts with {"version":v and the caller expects v or
+ * anything: no decoding. Only a mismatch or a foreign value pays for the
+ * UTF-8 check and cjson.decode, so a corrupt value that still carries our
+ * prefix counts as 0 and a client that read it as a miss can overwrite it.
+ * Why the rule and not "prefix or 0" (the first design): the reader honours
+ * a foreign object's "version" member, and a script blind to it would
+ * refuse every write to such a key with a conflict, forever.
+ * Known gap: json-c (reader) and Redis' cjson (script) disagree on a few
+ * exotic texts (json-c takes 'single quotes' and NaN, cjson takes 0x10);
+ * a planted value of that kind with a "version" member can only be replaced
+ * with CTX_VERSION_ANY or deleted. Our own writes never produce one.
+ * Cost, measured (INFO commandstats, loaded 2-core VM, 230-byte context):
+ * about 15 us per EVALSHA against 8 us for a bare GET + SET script; the
+ * slow-path code sits in a branch, since defining it as Lua functions cost
+ * about 1.5 us per call even when unused.
+ */
+static const char cr_script[] =
+	"local MAXV = 9007199254740991\n"
+	"local cur = redis.pcall('GET', KEYS[1])\n"
+	"local exp = ARGV[1]\n"
+	"local v = '0'\n"
+	"if type(cur) == 'string' then\n"
+	"  local m = string.match(cur, '^{\"version\":([1-9]%d*)[,}]')\n"
+	"  if m and #m <= 16 and tonumber(m) <= MAXV and (exp == '' or exp == m) then\n"
+	"    v = m\n"
+	"  elseif string.find(cur, '^[ \\t\\r\\n]*{') then\n"
+	"    local ok = true\n"
+	"    if string.find(cur, '[\\128-\\255]') then\n"
+	"      local i, n = 1, #cur\n"
+	"      while ok and i <= n do\n"
+	"        local c, k = string.byte(cur, i), -1\n"
+	"        if c < 128 then k = 0\n"
+	"        elseif c >= 192 and c < 224 then k = 1\n"
+	"        elseif c >= 224 and c < 240 then k = 2\n"
+	"        elseif c >= 240 and c < 248 then k = 3 end\n"
+	"        if k < 0 then ok = false end\n"
+	"        for j = i + 1, i + k do\n"
+	"          local d = string.byte(cur, j)\n"
+	"          if not d or d < 128 or d >= 192 then ok = false end\n"
+	"        end\n"
+	"        i = i + k + 1\n"
+	"      end\n"
+	"    end\n"
+	"    local obj\n"
+	"    if ok then ok, obj = pcall(cjson.decode, cur) end\n"
+	"    if ok and type(obj) == 'table' then\n"
+	"      local x = obj['version']\n"
+	"      if type(x) == 'number' and x >= 1 and x <= MAXV and x == math.floor(x) then\n"
+	"        v = string.format('%.0f', x)\n"
+	"      end\n"
+	"    end\n"
+	"  end\n"
+	"end\n"
+	"if exp ~= '' and exp ~= v then return {0, v} end\n"
+	"local nv = string.format('%.0f', tonumber(v) + 1)\n"
+	"local body = '{\"version\":' .. nv .. ',\"updated_at\":' .. ARGV[2]\n"
+	"if ARGV[4] ~= '' then body = body .. ',' .. ARGV[4] end\n"
+	"redis.call('SET', KEYS[1], body .. '}', 'PX', ARGV[3])\n"
+	"return {1, nv}\n";
+
+/* One pooled connection and the buffers of the call using it. Every field
+ * belongs to the thread that took the slot from the free list. */
+struct cr_slot {
+	redis_conn_t *conn;          /* NULL: not connected (lazy reconnect) */
+	struct redis_cmdbuf cmds;    /* commands of the current round trip */
+	redisReply **replies;        /* replies of the current round trip */
+	size_t replies_cap;          /* entries allocated in replies */
+	size_t *retry;               /* put items to re-run with EVAL (NOSCRIPT) */
+	size_t retry_cap;            /* entries allocated in retry */
+	struct json_tokener *tok;    /* reused parser, depth CR_JSON_DEPTH */
+};
+
+struct ctx_redis {
+	/* Immutable after ctx_redis_new. */
+	struct redis_conn_opts opts;  /* strings point at the copies below */
+	char *host;
+	char *user;
+	char *password;               /* secret: never logged */
+	char *server_name;
+	SSL_CTX *tls_ctx;             /* shared by all connections; NULL: plain */
+	char sha[41];                 /* SHA1 of cr_script, lowercase hex */
+	char max_stored[24];          /* CR_MAX_STORED as text, for GETRANGE */
+	size_t pool_size;
+	struct cr_slot *slots;        /* pool_size slots */
+	int acquire_timeout_ms;       /* longest wait for a free slot */
+
+	/* Guarded by mu. Never held across I/O or logging. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;            /* signalled when a slot is returned */
+	struct cr_slot **free_slots;  /* stack of free slots */
+	size_t n_free;
+	bool healthy;                 /* false after a lost connection until a
+	                                 reconnect succeeds (for the log lines) */
+	uint32_t backoff_ms;          /* delay after the next failed reconnect */
+	int64_t retry_at_ms;          /* monotonic; no reconnect before it */
+	uint64_t rng;                 /* xorshift state for jitter */
+
+	/* Counters, any thread, relaxed atomics. */
+	atomic_uint_fast64_t round_trips;
+	atomic_uint_fast64_t reconnects;
+	atomic_uint_fast64_t corrupt;
+};
+
+static int64_t cr_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void cr_count(atomic_uint_fast64_t *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* "wabot:ctx:{" + key + "}" into buf (CR_MAX_KEY_BYTES + 1). Returns length. */
+static size_t cr_key(char *buf, const char *key)
+{
+	size_t n = strlen(key);
+
+	memcpy(buf, CR_KEY_PREFIX, CR_KEY_PREFIX_LEN);
+	memcpy(buf + CR_KEY_PREFIX_LEN, key, n);
+	buf[CR_KEY_PREFIX_LEN + n] = '}';
+	buf[CR_KEY_PREFIX_LEN + n + 1] = '\0';
+	return CR_KEY_PREFIX_LEN + n + 1;
+}
+
+/* Maps a Redis error reply to our code. */
+static wb_err_t cr_map_server_error(const redisReply *r)
+{
+	static const struct {
+		const char *prefix;
+		wb_err_t err;
+	} map[] = {
+		{"LOADING", WB_ERR_UNAVAILABLE},   {"BUSY", WB_ERR_UNAVAILABLE},
+		{"MASTERDOWN", WB_ERR_UNAVAILABLE}, {"TRYAGAIN", WB_ERR_UNAVAILABLE},
+		{"READONLY", WB_ERR_UNAVAILABLE},  {"OOM", WB_ERR_UNAVAILABLE},
+		{"CLUSTERDOWN", WB_ERR_UNAVAILABLE}, {"NOAUTH", WB_ERR_AUTH},
+		{"NOPERM", WB_ERR_AUTH},           {"WRONGPASS", WB_ERR_AUTH},
+	};
+
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (r->str && strncmp(r->str, map[i].prefix, strlen(map[i].prefix)) == 0)
+			return map[i].err;
+	return WB_ERR_PROTOCOL;
+}
+
+static void cr_log_server_error(const char *op, const char *key, const redisReply *r)
+{
+	char msg[128];
+
+	snprintf(msg, sizeof msg, "%.*s", (int)(r->len < 100 ? r->len : 100), r->str ? r->str : "");
+	log_at(LOG_WARN, "redis refused a command", LOG_STR("op", op), LOG_PHONE("phone", key),
+	       LOG_STR("reply", msg));
+}
+
+/* ---- pool and reconnects ------------------------------------------------ */
+
+/* Connects one slot and loads the script. Thread: the slot's holder, no lock. */
+static wb_err_t cr_slot_connect(struct ctx_redis *cr, struct cr_slot *s, char *errstr, size_t n)
+{
+	const char *argv[3] = {"SCRIPT", "LOAD", cr_script};
+	size_t argl[3] = {6, 4, sizeof cr_script - 1};
+	redis_conn_t *conn = NULL;
+	redisReply *rep = NULL;
+	wb_err_t err;
+
+	err = redis_conn_connect(&cr->opts, cr->tls_ctx, &conn, errstr, n);
+	if (err != WB_OK)
+		return err;
+	/* Preload the script so the first EVALSHA does not pay a NOSCRIPT trip.
+	 * A refusal (ACL without SCRIPT) is fine: puts fall back to EVAL. */
+	redis_cmdbuf_reset(&s->cmds);
+	err = redis_cmdbuf_append(&s->cmds, 3, argv, argl);
+	if (err == WB_OK)
+		err = redis_conn_pipeline(conn, s->cmds.buf, s->cmds.len, 1, &rep, errstr, n);
+	if (err != WB_OK) {
+		redis_conn_destroy(conn);
+		return err;
+	}
+	if (rep->type == REDIS_REPLY_STRING && (rep->len != 40 || memcmp(rep->str, cr->sha, 40) != 0))
+		log_at(LOG_ERROR, "redis script SHA1 differs from the server's; puts will use EVAL",
+		       LOG_STR("sha", cr->sha));
+	freeReplyObject(rep);
+	s->conn = conn;
+	cr_count(&cr->reconnects, 1);
+	return WB_OK;
+}
+
+static uint32_t cr_jitter_locked(struct ctx_redis *cr, uint32_t delay)
+{
+	uint64_t x = cr->rng;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	cr->rng = x;
+	/* uniform in [delay/2, delay] */
+	return delay / 2 + (uint32_t)(x % (delay / 2 + 1));
+}
+
+/* A round trip failed at the transport level. Logs the loss once. */
+static void cr_note_lost(struct ctx_redis *cr, wb_err_t err, const char *why)
+{
+	bool was_healthy;
+
+	pthread_mutex_lock(&cr->mu);
+	was_healthy = cr->healthy;
+	cr->healthy = false;
+	pthread_mutex_unlock(&cr->mu);
+	if (was_healthy)
+		log_at(LOG_WARN, "redis connection lost", LOG_ERR("error", err), LOG_STR("reason", why));
+}
+
+/*
+ * Makes sure s has a working connection. WB_OK, WB_ERR_UNAVAILABLE during
+ * backoff, or the connect error (which starts the next backoff period).
+ * Thread: the slot's holder; takes cr->mu briefly, never across connect.
+ */
+static wb_err_t cr_slot_ready(struct ctx_redis *cr, struct cr_slot *s)
+{
+	char why[256] = "";
+	bool restored = false, lost = false;
+	uint32_t delay = 0;
+	wb_err_t err;
+
+	if (s->conn && !redis_conn_is_broken(s->conn))
+		return WB_OK;
+	redis_conn_destroy(s->conn);
+	s->conn = NULL;
+
+	pthread_mutex_lock(&cr->mu);
+	if (cr_mono_ms() < cr->retry_at_ms) {
+		pthread_mutex_unlock(&cr->mu);
+		return WB_ERR_UNAVAILABLE;
+	}
+	pthread_mutex_unlock(&cr->mu);
+
+	err = cr_slot_connect(cr, s, why, sizeof why);
+
+	pthread_mutex_lock(&cr->mu);
+	if (err == WB_OK) {
+		restored = !cr->healthy;
+		cr->healthy = true;
+		cr->backoff_ms = CR_BACKOFF_MIN_MS;
+		cr->retry_at_ms = 0;
+	} else {
+		lost = cr->healthy;
+		cr->healthy = false;
+		delay = cr_jitter_locked(cr, cr->backoff_ms);
+		cr->retry_at_ms = cr_mono_ms() + delay;
+		cr->backoff_ms = cr->backoff_ms >= CR_BACKOFF_MAX_MS / 2 ? CR_BACKOFF_MAX_MS
+									  : cr->backoff_ms * 2;
+	}
+	pthread_mutex_unlock(&cr->mu);
+
+	if (restored)
+		log_at(LOG_INFO, "redis connection restored", LOG_STR("peer", cr->opts.host),
+		       LOG_INT("port", cr->opts.port));
+	if (lost)
+		log_at(LOG_WARN, "redis connection lost", LOG_ERR("error", err), LOG_STR("reason", why));
+	else if (err != WB_OK)
+		log_at(LOG_DEBUG, "redis reconnect failed", LOG_ERR("error", err), LOG_STR("reason", why),
+		       LOG_UINT("retry_in_ms", delay));
+	return err;
+}
+
+/* Takes a free slot, waiting up to acquire_timeout_ms. NULL on timeout. */
+static struct cr_slot *cr_acquire(struct ctx_redis *cr)
+{
+	struct cr_slot *s = NULL;
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += cr->acquire_timeout_ms / 1000;
+	until.tv_nsec += (long)(cr->acquire_timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&cr->mu);
+	while (cr->n_free == 0) {
+		int rc = pthread_cond_timedwait(&cr->cv, &cr->mu, &until);
+
+		if (rc == ETIMEDOUT && cr->n_free == 0)
+			break;
+	}
+	if (cr->n_free > 0)
+		s = cr->free_slots[--cr->n_free];
+	pthread_mutex_unlock(&cr->mu);
+	return s;
+}
+
+/* Gives the slot back; trims buffers a huge batch left behind. */
+static void cr_release(struct ctx_redis *cr, struct cr_slot *s)
+{
+	if (s->cmds.cap > CR_KEEP_BUF_BYTES)
+		redis_cmdbuf_fini(&s->cmds);
+	if (s->replies_cap * sizeof(*s->replies) > CR_KEEP_BUF_BYTES) {
+		free(s->replies);
+		s->replies = NULL;
+		s->replies_cap = 0;
+	}
+	pthread_mutex_lock(&cr->mu);
+	cr->free_slots[cr->n_free++] = s;
+	pthread_cond_signal(&cr->cv);
+	pthread_mutex_unlock(&cr->mu);
+}
+
+/*
+ * Takes a slot with a working connection, or returns NULL and sets *err
+ * (WB_ERR_TIMEOUT: no slot freed in time; WB_ERR_UNAVAILABLE: backoff;
+ * a connect error).
+ */
+static struct cr_slot *cr_begin(struct ctx_redis *cr, wb_err_t *err)
+{
+	struct cr_slot *s = cr_acquire(cr);
+
+	if (!s) {
+		*err = WB_ERR_TIMEOUT;
+		return NULL;
+	}
+	*err = cr_slot_ready(cr, s);
+	if (*err != WB_OK) {
+		cr_release(cr, s);
+		return NULL;
+	}
+	return s;
+}
+
+static wb_err_t cr_reserve(struct cr_slot *s, size_t n)
+{
+	if (s->replies_cap < n) {
+		redisReply **r = realloc(s->replies, n * sizeof(*r));
+
+		if (!r)
+			return WB_ERR_NOMEM;
+		s->replies = r;
+		s->replies_cap = n;
+	}
+	if (s->retry_cap < n) {
+		size_t *x = realloc(s->retry, n * sizeof(*x));
+
+		if (!x)
+			return WB_ERR_NOMEM;
+		s->retry = x;
+		s->retry_cap = n;
+	}
+	return WB_OK;
+}
+
+/* Runs the round trip in s->cmds; counts it; on failure logs the loss. */
+static wb_err_t cr_round_trip(struct ctx_redis *cr, struct cr_slot *s, size_t n)
+{
+	char why[256] = "";
+	wb_err_t err;
+
+	cr_count(&cr->round_trips, 1);
+	err = redis_conn_pipeline(s->conn, s->cmds.buf, s->cmds.len, n, s->replies, why, sizeof why);
+	if (err != WB_OK)
+		cr_note_lost(cr, err, why);
+	return err;
+}
+
+/* ---- reads ---------------------------------------------------------------- */
+
+static bool cr_is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Parses len bytes of text with the slot's tokener: the object, or NULL
+ * with *why set. Trailing JSON whitespace is allowed, anything else not. */
+static struct json_object *cr_parse(struct cr_slot *s, const char *text, size_t len, const char **why)
+{
+	struct json_object *obj;
+	enum json_tokener_error jerr;
+
+	json_tokener_reset(s->tok);
+	obj = json_tokener_parse_ex(s->tok, text, (int)len);
+	jerr = json_tokener_get_error(s->tok);
+	if (!obj) {
+		*why = jerr == json_tokener_continue ? "truncated JSON or not a JSON object"
+						     : json_tokener_error_desc(jerr);
+		return NULL;
+	}
+	for (size_t i = json_tokener_get_parse_end(s->tok); i < len; i++) {
+		if (!cr_is_ws(text[i])) {
+			json_object_put(obj);
+			*why = "text after the JSON value";
+			return NULL;
+		}
+	}
+	if (!json_object_is_type(obj, json_type_object)) {
+		*why = "a JSON value that is not an object";
+		json_object_put(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+/* The version rule shared with the script: integral number in 1..2^53-1. */
+static uint64_t cr_json_version(struct json_object *v)
+{
+	if (json_object_is_type(v, json_type_int)) {
+		int64_t i = json_object_get_int64(v);
+
+		return i >= 1 && (uint64_t)i <= CR_MAX_VERSION ? (uint64_t)i : 0;
+	}
+	if (json_object_is_type(v, json_type_double)) {
+		double d = json_object_get_double(v);
+
+		return d >= 1 && d <= (double)CR_MAX_VERSION && d == floor(d) ? (uint64_t)d : 0;
+	}
+	return 0;
+}
+
+/* Parses [-]digits (at most 19) at *p; advances *p. */
+static bool cr_scan_int(const char **p, const char *end, int64_t *out, bool allow_minus)
+{
+	const char *q = *p;
+	bool neg = false;
+	uint64_t v = 0;
+	int digits = 0;
+
+	if (allow_minus && q < end && *q == '-') {
+		neg = true;
+		q++;
+	}
+	if (q >= end || *q < '0' || *q > '9' || (*q == '0' && q + 1 < end && q[1] >= '0' && q[1] <= '9'))
+		return false;
+	while (q < end && *q >= '0' && *q <= '9') {
+		if (++digits > 18)
+			return false;
+		v = v * 10 + (uint64_t)(*q - '0');
+		q++;
+	}
+	*out = neg ? -(int64_t)v : (int64_t)v;
+	*p = q;
+	return true;
+}
+
+/*
+ * Our own layout: {"version":N,"updated_at":T followed by ',' or '}'. On a
+ * match sets *version, *updated_at and *rest (the byte after T).
+ */
+static bool cr_match_prefix(const char *s, size_t len, uint64_t *version, int64_t *updated_at,
+			    const char **rest)
+{
+	static const char p1[] = "{\"version\":";
+	static const char p2[] = ",\"updated_at\":";
+	const char *p = s, *end = s + len;
+	int64_t v;
+
+	if (len < sizeof p1 - 1 || memcmp(p, p1, sizeof p1 - 1) != 0)
+		return false;
+	p += sizeof p1 - 1;
+	if (!cr_scan_int(&p, end, &v, false) || v < 1 || (uint64_t)v > CR_MAX_VERSION)
+		return false;
+	if ((size_t)(end - p) < sizeof p2 - 1 || memcmp(p, p2, sizeof p2 - 1) != 0)
+		return false;
+	p += sizeof p2 - 1;
+	if (!cr_scan_int(&p, end, updated_at, true))
+		return false;
+	if (p >= end || (*p != ',' && *p != '}'))
+		return false;
+	*version = (uint64_t)v;
+	*rest = p;
+	return true;
+}
+
+static void cr_corrupt(struct ctx_redis *cr, const char *key, const char *why, struct ctx_get_item *it)
+{
+	cr_count(&cr->corrupt, 1);
+	log_at(LOG_WARN, "redis context is not a JSON object; treated as missing",
+	       LOG_PHONE("phone", key), LOG_STR("reason", why));
+	it->err = ctx_value_set_missing(&it->value);
+}
+
+static void cr_found(struct ctx_get_item *it, const char *json, size_t len, uint64_t version,
+		     int64_t updated_at)
+{
+	it->err = ctx_value_set(&it->value, json, len);
+	if (it->err != WB_OK)
+		return;
+	it->value.found = true;
+	it->value.version = version;
+	it->value.updated_at_ms = updated_at;
+}
+
+/*
+ * Decodes one stored value (reply->str, which we own and may modify) into
+ * it->value. Fast path for our layout: the body is the text after the
+ * prefix with its ',' replaced by '{', validated by parsing that body alone
+ * (it must not repeat "version"/"updated_at"). Anything else is parsed whole
+ * and, when it is an object, re-serialised without the store-owned members.
+ */
+static void cr_decode(struct ctx_redis *cr, struct cr_slot *s, const char *key, redisReply *r,
+		      struct ctx_get_item *it)
+{
+	struct json_object *obj, *m;
+	const char *why = NULL, *rest, *text;
+	uint64_t version = 0;
+	int64_t updated_at = 0;
+
+	if (r->len > CR_MAX_STORED) {
+		cr_corrupt(cr, key, "value larger than the store's limit", it);
+		return;
+	}
+	if (cr_match_prefix(r->str, r->len, &version, &updated_at, &rest)) {
+		char *body = r->str + (rest - r->str);
+		size_t blen = r->len - (size_t)(rest - r->str);
+
+		if (*body == '}') {
+			for (size_t i = 1; i < blen; i++) {
+				if (!cr_is_ws(body[i])) {
+					cr_corrupt(cr, key, "text after the JSON value", it);
+					return;
+				}
+			}
+			cr_found(it, "{}", 2, version, updated_at);
+			return;
+		}
+		/* "...,}" would become a valid "{}": reject the empty member. */
+		{
+			size_t j = 1;
+
+			while (j < blen && cr_is_ws(body[j]))
+				j++;
+			if (j < blen && body[j] == '}') {
+				cr_corrupt(cr, key, "trailing comma", it);
+				return;
+			}
+		}
+		*body = '{';
+		obj = cr_parse(s, body, blen, &why);
+		if (!obj) {
+			cr_corrupt(cr, key, why, it);
+			return;
+		}
+		if (!json_object_object_get_ex(obj, "version", NULL) &&
+		    !json_object_object_get_ex(obj, "updated_at", NULL)) {
+			json_object_put(obj);
+			cr_found(it, body, blen, version, updated_at);
+			return;
+		}
+		/* Repeated store-owned members: take the general path. */
+		json_object_put(obj);
+		*body = ',';
+	}
+
+	obj = cr_parse(s, r->str, r->len, &why);
+	if (!obj) {
+		cr_corrupt(cr, key, why, it);
+		return;
+	}
+	version = 0;
+	updated_at = 0;
+	if (json_object_object_get_ex(obj, "version", &m))
+		version = cr_json_version(m);
+	if (json_object_object_get_ex(obj, "updated_at", &m) && json_object_is_type(m, json_type_int))
+		updated_at = json_object_get_int64(m);
+	json_object_object_del(obj, "version");
+	json_object_object_del(obj, "updated_at");
+	text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (!text)
+		it->err = WB_ERR_NOMEM;
+	else
+		cr_found(it, text, strlen(text), version, updated_at);
+	json_object_put(obj);
+}
+
+static wb_err_t cr_first_err(const struct ctx_get_item *gets, const struct ctx_put_item *puts, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		wb_err_t e = gets ? gets[i].err : puts[i].err;
+
+		if (e != WB_OK)
+			return e;
+	}
+	return WB_OK;
+}
+
+static wb_err_t cr_get_many(void *be, struct ctx_get_item *items, size_t n)
+{
+	struct ctx_redis *cr = be;
+	struct cr_slot *s;
+	wb_err_t err;
+	size_t i;
+
+	s = cr_begin(cr, &err);
+	if (!s)
+		goto out_all;
+	err = cr_reserve(s, n);
+	redis_cmdbuf_reset(&s->cmds);
+	for (i = 0; i < n && err == WB_OK; i++) {
+		char key[CR_MAX_KEY_BYTES + 1];
+		const char *argv[4] = {"GETRANGE", key, "0", cr->max_stored};
+		size_t argl[4] = {8, cr_key(key, items[i].key), 1, strlen(cr->max_stored)};
+
+		err = redis_cmdbuf_append(&s->cmds, 4, argv, argl);
+	}
+	if (err == WB_OK)
+		err = cr_round_trip(cr, s, n);
+	if (err != WB_OK) {
+		cr_release(cr, s);
+		goto out_all;
+	}
+	for (i = 0; i < n; i++) {
+		redisReply *r = s->replies[i];
+		struct ctx_get_item *it = &items[i];
+
+		it->err = WB_OK;
+		if (r->type == REDIS_REPLY_NIL || (r->type == REDIS_REPLY_STRING && r->len == 0)) {
+			it->err = ctx_value_set_missing(&it->value); /* absent (GETRANGE gives "") */
+		} else if (r->type == REDIS_REPLY_STRING) {
+			cr_decode(cr, s, it->key, r, it);
+		} else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "WRONGTYPE", 9) == 0) {
+			cr_corrupt(cr, it->key, "key holds a non-string type", it);
+		} else if (r->type == REDIS_REPLY_ERROR) {
+			cr_log_server_error("get", it->key, r);
+			(void)ctx_value_set_missing(&it->value);
+			it->err = cr_map_server_error(r);
+		} else {
+			(void)ctx_value_set_missing(&it->value);
+			it->err = WB_ERR_PROTOCOL;
+		}
+		freeReplyObject(r);
+		s->replies[i] = NULL;
+	}
+	cr_release(cr, s);
+	return cr_first_err(items, NULL, n);
+
+out_all:
+	for (i = 0; i < n; i++) {
+		(void)ctx_value_set_missing(&items[i].value);
+		items[i].err = err;
+	}
+	return err;
+}
+
+/* ---- writes ----------------------------------------------------------------- */
+
+/* The caller's members: the text between the outer braces, trimmed. */
+static bool cr_members(const char *json, size_t len, const char **m, size_t *mlen)
+{
+	size_t a = 0, b = len;
+
+	while (a < b && cr_is_ws(json[a]))
+		a++;
+	while (b > a && cr_is_ws(json[b - 1]))
+		b--;
+	if (b - a < 2 || json[a] != '{' || json[b - 1] != '}')
+		return false;
+	a++;
+	b--;
+	while (a < b && cr_is_ws(json[a]))
+		a++;
+	while (b > a && cr_is_ws(json[b - 1]))
+		b--;
+	*m = json + a;
+	*mlen = b - a;
+	return true;
+}
+
+/* Appends EVALSHA (or EVAL when eval) for one put item. */
+static wb_err_t cr_append_put(struct ctx_redis *cr, struct cr_slot *s, const struct ctx_put_item *it,
+			      const char *now, bool eval)
+{
+	char key[CR_MAX_KEY_BYTES + 1], exp[24], ttl[16];
+	const char *members;
+	size_t mlen;
+	const char *argv[8];
+	size_t argl[8];
+
+	if (!cr_members(it->json, it->len, &members, &mlen))
+		return WB_ERR_INVALID;
+	if (it->expected_version == CTX_VERSION_ANY)
+		exp[0] = '\0';
+	else
+		snprintf(exp, sizeof exp, "%" PRIu64, it->expected_version);
+	snprintf(ttl, sizeof ttl, "%" PRIu32, it->ttl_ms);
+	argv[0] = eval ? "EVAL" : "EVALSHA";
+	argl[0] = strlen(argv[0]);
+	argv[1] = eval ? cr_script : cr->sha;
+	argl[1] = eval ? sizeof cr_script - 1 : 40;
+	argv[2] = "1";
+	argl[2] = 1;
+	argv[3] = key;
+	argl[3] = cr_key(key, it->key);
+	argv[4] = exp;
+	argl[4] = strlen(exp);
+	argv[5] = now;
+	argl[5] = strlen(now);
+	argv[6] = ttl;
+	argl[6] = strlen(ttl);
+	argv[7] = members;
+	argl[7] = mlen;
+	return redis_cmdbuf_append(&s->cmds, 8, argv, argl);
+}
+
+/* Reads a version element of the script's reply (a string, or an integer
+ * from an older script shape). */
+static bool cr_reply_version(const redisReply *r, uint64_t *out)
+{
+	char buf[24];
+	char *end;
+	unsigned long long v;
+
+	if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0) {
+		*out = (uint64_t)r->integer;
+		return true;
+	}
+	if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len >= sizeof buf)
+		return false;
+	memcpy(buf, r->str, r->len);
+	buf[r->len] = '\0';
+	errno = 0;
+	v = strtoull(buf, &end, 10);
+	if (errno || *end || v > CR_MAX_VERSION)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Fills it from the script's reply. Returns true when it must be re-run
+ * with EVAL (NOSCRIPT). */
+static bool cr_put_result(const redisReply *r, struct ctx_put_item *it)
+{
+	uint64_t v;
+
+	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
+		return true;
+	if (r->type == REDIS_REPLY_ERROR) {
+		cr_log_server_error("put", it->key, r);
+		it->err = cr_map_server_error(r);
+	} else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		   r->element[0]->type != REDIS_REPLY_INTEGER || !cr_reply_version(r->element[1], &v)) {
+		it->err = WB_ERR_PROTOCOL;
+	} else if (r->element[0]->integer == 1) {
+		it->new_version = v;
+		it->err = WB_OK;
+	} else {
+		it->err = WB_ERR_CONFLICT;
+	}
+	return false;
+}
+
+static wb_err_t cr_put_many(void *be, struct ctx_put_item *items, size_t n)
+{
+	struct ctx_redis *cr = be;
+	struct cr_slot *s;
+	char now[24];
+	size_t i, n_retry = 0, n_cmds = 0;
+	wb_err_t err;
+
+	snprintf(now, sizeof now, "%" PRId64, ctx_now_wall_ms());
+	for (i = 0; i < n; i++)
+		items[i].err = WB_OK;
+	s = cr_begin(cr, &err);
+	if (!s)
+		goto out_all;
+	err = cr_reserve(s, n);
+	redis_cmdbuf_reset(&s->cmds);
+	/* Items that are not object texts never reach Redis (ctx_store.c checks
+	 * them, this is belt and braces); retry[] maps replies to items. */
+	for (i = 0; i < n && err == WB_OK; i++) {
+		wb_err_t e = cr_append_put(cr, s, &items[i], now, false);
+
+		if (e == WB_OK)
+			s->retry[n_cmds++] = i;
+		else if (e == WB_ERR_INVALID)
+			items[i].err = e;
+		else
+			err = e;
+	}
+	if (err == WB_OK && n_cmds > 0)
+		err = cr_round_trip(cr, s, n_cmds);
+	if (err != WB_OK) {
+		cr_release(cr, s);
+		goto out_all;
+	}
+	for (size_t k = 0; k < n_cmds; k++) {
+		struct ctx_put_item *it = &items[s->retry[k]];
+
+		if (cr_put_result(s->replies[k], it))
+			s->retry[n_retry++] = s->retry[k]; /* n_retry <= k: in place */
+		freeReplyObject(s->replies[k]);
+		s->replies[k] = NULL;
+	}
+	if (n_retry > 0) {
+		/* The script cache was flushed (SCRIPT FLUSH, restart, failover):
+		 * EVAL loads it again. Same order, second round trip. */
+		redis_cmdbuf_reset(&s->cmds);
+		for (i = 0; i < n_retry && err == WB_OK; i++)
+			err = cr_append_put(cr, s, &items[s->retry[i]], now, true);
+		if (err == WB_OK)
+			err = cr_round_trip(cr, s, n_retry);
+		for (i = 0; i < n_retry; i++) {
+			struct ctx_put_item *it = &items[s->retry[i]];
+
+			if (err != WB_OK) {
+				it->err = err;
+				continue;
+			}
+			if (cr_put_result(s->replies[i], it))
+				it->err = WB_ERR_PROTOCOL; /* NOSCRIPT after EVAL */
+			freeReplyObject(s->replies[i]);
+			s->replies[i] = NULL;
+		}
+	}
+	cr_release(cr, s);
+	return cr_first_err(NULL, items, n);
+
+out_all:
+	for (i = 0; i < n; i++)
+		if (items[i].err != WB_ERR_INVALID)
+			items[i].err = err;
+	return cr_first_err(NULL, items, n);
+}
+
+static wb_err_t cr_del(void *be, const char *key)
+{
+	struct ctx_redis *cr = be;
+	char k[CR_MAX_KEY_BYTES + 1];
+	const char *argv[2] = {"DEL", k};
+	size_t argl[2] = {3, cr_key(k, key)};
+	struct cr_slot *s;
+	redisReply *r;
+	wb_err_t err;
+
+	s = cr_begin(cr, &err);
+	if (!s)
+		return err;
+	err = cr_reserve(s, 1);
+	redis_cmdbuf_reset(&s->cmds);
+	if (err == WB_OK)
+		err = redis_cmdbuf_append(&s->cmds, 2, argv, argl);
+	if (err == WB_OK)
+		err = cr_round_trip(cr, s, 1);
+	if (err == WB_OK) {
+		r = s->replies[0];
+		if (r->type == REDIS_REPLY_INTEGER)
+			err = r->integer > 0 ? WB_OK : WB_ERR_NOT_FOUND;
+		else if (r->type == REDIS_REPLY_ERROR) {
+			cr_log_server_error("del", key, r);
+			err = cr_map_server_error(r);
+		} else
+			err = WB_ERR_PROTOCOL;
+		freeReplyObject(r);
+		s->replies[0] = NULL;
+	}
+	cr_release(cr, s);
+	return err;
+}
+
+static void cr_stats(void *be, struct ctx_store_stats *out)
+{
+	struct ctx_redis *cr = be;
+
+	out->round_trips += atomic_load_explicit(&cr->round_trips, memory_order_relaxed);
+	out->reconnects += atomic_load_explicit(&cr->reconnects, memory_order_relaxed);
+	out->corrupt += atomic_load_explicit(&cr->corrupt, memory_order_relaxed);
+}
+
+/* ---- life cycle ------------------------------------------------------------- */
+
+static void cr_destroy(void *be)
+{
+	struct ctx_redis *cr = be;
+
+	if (!cr)
+		return;
+	for (size_t i = 0; cr->slots && i < cr->pool_size; i++) {
+		struct cr_slot *s = &cr->slots[i];
+
+		redis_conn_destroy(s->conn);
+		redis_cmdbuf_fini(&s->cmds);
+		free(s->replies);
+		free(s->retry);
+		if (s->tok)
+			json_tokener_free(s->tok);
+	}
+	free(cr->slots);
+	free(cr->free_slots);
+	redis_conn_tls_free(cr->tls_ctx);
+	pthread_cond_destroy(&cr->cv);
+	pthread_mutex_destroy(&cr->mu);
+	if (cr->password)
+		explicit_bzero(cr->password, strlen(cr->password));
+	free(cr->password);
+	free(cr->host);
+	free(cr->user);
+	free(cr->server_name);
+	free(cr);
+}
+
+static bool cr_sha1_hex(const char *s, size_t len, char out[41])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (!EVP_Digest(s, len, md, &mdlen, EVP_sha1(), NULL) || mdlen != 20)
+		return false;
+	for (unsigned i = 0; i < 20; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	return true;
+}
+
+/* strdup that keeps NULL and reports failure through *ok. */
+static char *cr_dup(const char *s, bool *ok)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*ok = false;
+	return d;
+}
+
+static bool cr_init_sync(struct ctx_redis *cr)
+{
+	pthread_condattr_t ca;
+
+	if (pthread_mutex_init(&cr->mu, NULL) != 0)
+		return false;
+	if (pthread_condattr_init(&ca) != 0)
+		goto out_mu;
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 || pthread_cond_init(&cr->cv, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
+		goto out_mu;
+	}
+	pthread_condattr_destroy(&ca);
+	return true;
+
+out_mu:
+	pthread_mutex_destroy(&cr->mu);
+	return false;
+}
+
+void *ctx_redis_new(const struct ctx_store_config *cfg, char *errstr, size_t errstr_size)
+{
+	const struct ctx_redis_opts *o = &cfg->redis;
+	struct ctx_redis *cr;
+	char why[256] = "";
+	bool ok = true;
+	size_t connected = 0;
+	wb_err_t err;
+
+	if (!o->host || !o->host[0] || o->port < 1 || o->port > 65535 || o->db < 0 ||
+	    o->pool_size < 0 || o->pool_size > CR_MAX_POOL || o->connect_timeout_ms < 0 ||
+	    o->command_timeout_ms < 0) {
+		if (errstr && errstr_size)
+			snprintf(errstr, errstr_size,
+				 "redis: invalid options (host, port 1..65535, db >= 0, pool_size 0..%d, "
+				 "timeouts >= 0)",
+				 CR_MAX_POOL);
+		return NULL;
+	}
+	cr = calloc(1, sizeof(*cr));
+	if (!cr)
+		goto out_nomem_early;
+	if (!cr_init_sync(cr)) {
+		free(cr);
+		goto out_nomem_early;
+	}
+	cr->host = cr_dup(o->host, &ok);
+	cr->user = o->user && o->user[0] ? cr_dup(o->user, &ok) : NULL;
+	cr->password = o->password && o->password[0] ? cr_dup(o->password, &ok) : NULL;
+	cr->server_name = o->tls_server_name && o->tls_server_name[0] ? cr_dup(o->tls_server_name, &ok) : NULL;
+	cr->pool_size = o->pool_size ? (size_t)o->pool_size : CR_DEFAULT_POOL;
+	cr->slots = calloc(cr->pool_size, sizeof(*cr->slots));
+	cr->free_slots = calloc(cr->pool_size, sizeof(*cr->free_slots));
+	if (!ok || !cr->slots || !cr->free_slots)
+		goto out_nomem;
+	cr->opts = (struct redis_conn_opts){
+		.host = cr->host,
+		.port = o->port,
+		.user = cr->user,
+		.password = cr->password,
+		.db = o->db,
+		.tls = o->tls,
+		.tls_verify = o->tls_verify,
+		.tls_server_name = cr->server_name,
+		.connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : CR_DEFAULT_CONNECT_MS,
+		.command_timeout_ms = o->command_timeout_ms ? o->command_timeout_ms : CR_DEFAULT_COMMAND_MS,
+		.max_reply_bytes = 0,
+	};
+	cr->acquire_timeout_ms = cr->opts.connect_timeout_ms + 2 * cr->opts.command_timeout_ms;
+	cr->healthy = true;
+	cr->backoff_ms = CR_BACKOFF_MIN_MS;
+	cr->rng = (uint64_t)cr_mono_ms() * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid() ^ (uintptr_t)cr;
+	if (cr->rng == 0)
+		cr->rng = 1;
+	snprintf(cr->max_stored, sizeof cr->max_stored, "%u", (unsigned)CR_MAX_STORED);
+	if (!cr_sha1_hex(cr_script, sizeof cr_script - 1, cr->sha)) {
+		snprintf(why, sizeof why, "redis: SHA1 not available from OpenSSL");
+		goto out_fail;
+	}
+	for (size_t i = 0; i < cr->pool_size; i++) {
+		struct cr_slot *s = &cr->slots[i];
+
+		redis_cmdbuf_init(&s->cmds);
+		s->tok = json_tokener_new_ex(CR_JSON_DEPTH);
+		if (!s->tok)
+			goto out_nomem;
+		json_tokener_set_flags(s->tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+		cr->free_slots[cr->n_free++] = s;
+	}
+	if (o->tls) {
+		cr->tls_ctx = redis_conn_tls_new(o->tls_verify, o->tls_ca_file, why, sizeof why);
+		if (!cr->tls_ctx)
+			goto out_fail;
+		if (!o->tls_verify)
+			log_at(LOG_WARN, "redis TLS certificate verification is disabled",
+			       LOG_STR("host", cr->host), LOG_INT("port", o->port));
+	}
+	/* Connect the whole pool now so bad credentials or certificates fail at
+	 * start. The first failure is fatal; later ones (e.g. maxclients) leave
+	 * the slot to connect lazily. */
+	for (size_t i = 0; i < cr->pool_size; i++) {
+		char later[256];
+
+		err = cr_slot_connect(cr, &cr->slots[i], i == 0 ? why : later, i == 0 ? sizeof why : sizeof later);
+		if (err != WB_OK && i == 0)
+			goto out_fail;
+		if (err != WB_OK) {
+			log_at(LOG_WARN, "redis pool connection failed at start; will retry",
+			       LOG_ERR("error", err), LOG_STR("reason", later));
+			continue;
+		}
+		connected++;
+	}
+	log_at(LOG_INFO, "redis context store ready", LOG_STR("host", cr->host),
+	       LOG_INT("port", o->port), LOG_BOOL("tls", o->tls), LOG_UINT("connections", connected));
+	return cr;
+
+out_nomem:
+	snprintf(why, sizeof why, "redis: out of memory");
+out_fail:
+	if (errstr && errstr_size)
+		snprintf(errstr, errstr_size, "%s", why);
+	cr_destroy(cr);
+	return NULL;
+
+out_nomem_early:
+	if (errstr && errstr_size)
+		snprintf(errstr, errstr_size, "redis: out of memory");
+	return NULL;
+}
+
+const struct ctx_backend_ops ctx_redis_ops = {
+	.name = "redis",
+	.timed = true,
+	.get_many = cr_get_many,
+	.put_many = cr_put_many,
+	.del = cr_del,
+	.stats = cr_stats,
+	.destroy = cr_destroy,
+};
