@@ -20,6 +20,7 @@
 #include "ctx_store.h"
 #include "log.h"
 #include "redis_server.h"
+#include "store_ops.h"
 
 #define ROUNDS 300
 #define MERGES 100
@@ -49,27 +50,10 @@ static void *increment(void *p)
 
 	ctx_value_init(&v);
 	for (i = 0; i < ROUNDS; i++) {
-		for (;;) {
-			json_object *obj, *n;
-			char json[64];
-			wb_err_t err = ctx_store_get(st->cs, "+570000000001", &v);
+		wb_err_t err = store_cas_increment(st->cs, "+570000000001", &v);
 
-			if (err != WB_OK) {
-				fail(st, "get", err);
-				break;
-			}
-			obj = json_tokener_parse(v.json);
-			n = json_object_object_get(obj, "n");
-			snprintf(json, sizeof(json), "{\"n\":%d}", n ? json_object_get_int(n) + 1 : 1);
-			json_object_put(obj);
-			err = ctx_store_put(st->cs, "+570000000001", json, strlen(json), v.found ? v.version : 0, 0, NULL);
-			if (err == WB_OK)
-				break;
-			if (err != WB_ERR_CONFLICT) {
-				fail(st, "put", err);
-				break;
-			}
-		}
+		if (err != WB_OK)
+			fail(st, "compare-and-set increment", err);
 	}
 	ctx_value_fini(&v);
 	return NULL;

@@ -19,6 +19,7 @@
 #include "ctx_store.h"
 #include "log.h"
 #include "redis_server.h"
+#include "store_ops.h"
 
 /* ---- fixtures ------------------------------------------------------------ */
 
@@ -555,29 +556,9 @@ static void *increment_shared(void *p)
 	int i;
 
 	ctx_value_init(&v);
-	for (i = 0; i < ROUNDS; i++) {
-		for (;;) {
-			json_object *obj, *n;
-			char json[64];
-			wb_err_t err;
-
-			if (ctx_store_get(cs, "+570000000001", &v) != WB_OK) {
-				a->failures++;
-				break;
-			}
-			obj = json_tokener_parse(v.json);
-			n = json_object_object_get(obj, "n");
-			snprintf(json, sizeof(json), "{\"n\":%d}", n ? json_object_get_int(n) + 1 : 1);
-			json_object_put(obj);
-			err = put_str("+570000000001", json, v.found ? v.version : 0, 0, NULL);
-			if (err == WB_OK)
-				break;
-			if (err != WB_ERR_CONFLICT) {
-				a->failures++;
-				break;
-			}
-		}
-	}
+	for (i = 0; i < ROUNDS; i++)
+		if (store_cas_increment(cs, "+570000000001", &v) != WB_OK)
+			a->failures++;
 	ctx_value_fini(&v);
 	return NULL;
 }
