@@ -13,6 +13,7 @@
  * Not thread-safe: one thread starts and stops a server.
  */
 #include "redis_server.h"
+#include "test_clock.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -46,22 +47,6 @@ struct redis_server {
 	char ca_file[300];  /* dir/ca.crt (TLS), else "" */
 	char url[512];
 };
-
-static int64_t rs_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void rs_sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 /* A port the kernel just handed out on 127.0.0.1, or -1. */
 static int rs_free_port(void)
@@ -381,19 +366,19 @@ static bool rs_reap(struct redis_server *rs)
 static bool rs_launch(struct redis_server *rs)
 {
 	char *argv[] = {"redis-server", rs->conf, NULL};
-	int64_t deadline = rs_now_ms() + RS_READY_TIMEOUT_MS;
+	int64_t deadline = test_now_ms() + RS_READY_TIMEOUT_MS;
 
 	rs->pid = rs_spawn(argv, -1, true);
 	if (rs->pid < 0) {
 		rs->pid = 0;
 		return false;
 	}
-	while (rs_now_ms() < deadline) {
+	while (test_now_ms() < deadline) {
 		if (rs_reap(rs))
 			return false; /* exited: port taken, bad conf */
 		if (rs_ping(rs))
 			return true;
-		rs_sleep_ms(10);
+		test_sleep_ms(10);
 	}
 	redis_server_kill(rs);
 	return false;
@@ -481,12 +466,12 @@ void redis_server_stop(struct redis_server *rs)
 	if (!rs)
 		return;
 	if (rs->pid > 0) {
-		int64_t deadline = rs_now_ms() + RS_STOP_GRACE_MS;
+		int64_t deadline = test_now_ms() + RS_STOP_GRACE_MS;
 
 		kill(rs->pid, SIGCONT); /* a paused server would not see SIGTERM */
 		kill(rs->pid, SIGTERM);
-		while (!rs_reap(rs) && rs_now_ms() < deadline)
-			rs_sleep_ms(5);
+		while (!rs_reap(rs) && test_now_ms() < deadline)
+			test_sleep_ms(5);
 		redis_server_kill(rs);
 	}
 	rs_rmdir(rs->dir);
@@ -519,17 +504,17 @@ void redis_server_kill(struct redis_server *rs)
 
 bool redis_server_restart(struct redis_server *rs)
 {
-	int64_t deadline = rs_now_ms() + RS_READY_TIMEOUT_MS;
+	int64_t deadline = test_now_ms() + RS_READY_TIMEOUT_MS;
 
 	if (!rs)
 		return false;
 	redis_server_kill(rs);
 	/* The port is ours (SO_REUSEADDR on the server side); retry briefly in
 	 * case the old socket is still closing. */
-	while (rs_now_ms() < deadline) {
+	while (test_now_ms() < deadline) {
 		if (rs_launch(rs))
 			return true;
-		rs_sleep_ms(50);
+		test_sleep_ms(50);
 	}
 	fprintf(stderr, "redis_server: restart on port %d failed\n", rs->port);
 	return false;

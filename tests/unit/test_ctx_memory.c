@@ -21,6 +21,7 @@
 
 #include "ctx_store.h"
 #include "log.h"
+#include "test_clock.h"
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -52,29 +53,13 @@ static ctx_store_t *new_store(uint64_t max_entries, uint64_t max_bytes, unsigned
 	return cs;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
-
 /* Sleeps until start + at_ms on the monotonic clock. */
 static void sleep_until(int64_t start, int64_t at_ms)
 {
-	int64_t left = start + at_ms - mono_ms();
+	int64_t left = start + at_ms - test_now_ms();
 
 	if (left > 0)
-		sleep_ms((long)left);
+		test_sleep_ms((long)left);
 }
 
 static void phone(char *out, size_t size, unsigned i)
@@ -267,7 +252,7 @@ Test(ctx_memory, expired_entries_are_evicted_before_live_ones)
 	cr_assert_eq(put_ttl(cs, "+573000000001", "{}", 50), WB_OK);
 	cr_assert_eq(put_ttl(cs, "+573000000002", "{}", 600000), WB_OK);
 	cr_assert_eq(put_ttl(cs, "+573000000003", "{}", 50), WB_OK);
-	sleep_ms(150);
+	test_sleep_ms(150);
 	cr_assert_eq(stats_of(cs).entries, 3, "nothing has removed them yet");
 	cr_assert_eq(put(cs, "+573000000004", "{}"), WB_OK);
 	cr_assert_eq(put(cs, "+573000000005", "{}"), WB_OK);
@@ -416,7 +401,7 @@ Test(ctx_memory, get_of_an_expired_entry_removes_it_and_counts_expired)
 	struct ctx_store_stats st;
 
 	cr_assert_eq(put_ttl(cs, "+573000000001", "{}", 50), WB_OK);
-	sleep_ms(100);
+	test_sleep_ms(100);
 	cr_assert_eq(stats_of(cs).entries, 1);
 	cr_assert_not(exists(cs, "+573000000001"));
 	st = stats_of(cs);
@@ -432,7 +417,7 @@ Test(ctx_memory, sweep_removes_expired_entries_without_reads)
 {
 	ctx_store_t *cs = new_store(0, 0, 4, 20);
 	struct ctx_store_stats st;
-	int64_t start = mono_ms();
+	int64_t start = test_now_ms();
 	char key[32];
 	unsigned i;
 
@@ -442,9 +427,9 @@ Test(ctx_memory, sweep_removes_expired_entries_without_reads)
 	}
 	cr_assert_eq(put_ttl(cs, "+573000088888", "{}", 600000), WB_OK);
 	do {
-		sleep_ms(10);
+		test_sleep_ms(10);
 		st = stats_of(cs);
-	} while (st.entries > 1 && mono_ms() - start < 5000);
+	} while (st.entries > 1 && test_now_ms() - start < 5000);
 
 	cr_assert_eq(st.entries, 1, "the sweep thread left %llu entries", (unsigned long long)st.entries);
 	cr_assert_eq(st.expired, 100);
@@ -457,16 +442,16 @@ Test(ctx_memory, sweep_removes_expired_entries_without_reads)
 Test(ctx_memory, destroy_stops_the_sweep_thread_promptly)
 {
 	ctx_store_t *cs = new_store(0, 0, 4, 60000);
-	int64_t start = mono_ms();
+	int64_t start = test_now_ms();
 
 	ctx_store_destroy(cs);
-	cr_assert_lt(mono_ms() - start, 500, "destroy waited for the sweep interval");
+	cr_assert_lt(test_now_ms() - start, 500, "destroy waited for the sweep interval");
 }
 
 Test(ctx_memory, reads_do_not_refresh_the_ttl)
 {
 	ctx_store_t *cs = new_store(0, 0, 1, NO_SWEEP_MS);
-	int64_t start = mono_ms();
+	int64_t start = test_now_ms();
 
 	cr_assert_eq(put_ttl(cs, "+573000000001", "{}", 300), WB_OK);
 	sleep_until(start, 200);
@@ -479,7 +464,7 @@ Test(ctx_memory, reads_do_not_refresh_the_ttl)
 Test(ctx_memory, writes_refresh_the_ttl)
 {
 	ctx_store_t *cs = new_store(0, 0, 1, NO_SWEEP_MS);
-	int64_t start = mono_ms();
+	int64_t start = test_now_ms();
 
 	cr_assert_eq(put_ttl(cs, "+573000000001", "{\"n\":1}", 300), WB_OK);
 	sleep_until(start, 200);
@@ -494,15 +479,15 @@ Test(ctx_memory, writes_refresh_the_ttl)
 Test(ctx_memory, shorter_ttl_on_rewrite_takes_effect)
 {
 	ctx_store_t *cs = new_store(0, 0, 1, 20);
-	int64_t start = mono_ms();
+	int64_t start = test_now_ms();
 	struct ctx_store_stats st;
 
 	cr_assert_eq(put_ttl(cs, "+573000000001", "{}", 600000), WB_OK);
 	cr_assert_eq(put_ttl(cs, "+573000000001", "{}", 50), WB_OK);
 	do {
-		sleep_ms(10);
+		test_sleep_ms(10);
 		st = stats_of(cs);
-	} while (st.entries > 0 && mono_ms() - start < 5000);
+	} while (st.entries > 0 && test_now_ms() - start < 5000);
 	cr_assert_eq(st.entries, 0, "the sweep kept the entry's first, longer expiry");
 	cr_assert_eq(st.expired, 1);
 	ctx_store_destroy(cs);
@@ -516,7 +501,7 @@ Test(ctx_memory, expired_entry_restarts_at_version_one)
 	cr_assert_eq(put_ttl(cs, "+573000000001", "{}", 50), WB_OK);
 	cr_assert_eq(ctx_store_put(cs, "+573000000001", "{}", 2, 1, 50, &version), WB_OK);
 	cr_assert_eq(version, 2);
-	sleep_ms(100);
+	test_sleep_ms(100);
 	cr_assert_eq(ctx_store_put(cs, "+573000000001", "{}", 2, 2, 0, &version), WB_ERR_CONFLICT,
 		     "an expired entry must count as version 0");
 	cr_assert_eq(ctx_store_put(cs, "+573000000001", "{}", 2, 0, 0, &version), WB_OK);
@@ -591,17 +576,17 @@ Test(ctx_memory, live_evictions_are_logged_masked_and_rate_limited)
 	log_set_fd(fileno(tmp));
 	log_set_level(LOG_WARN);
 	cs = new_store(16, 0, 1, NO_SWEEP_MS);
-	start = mono_ms();
+	start = test_now_ms();
 	for (i = 0; i < 500; i++) {
 		phone(key, sizeof(key), i);
 		cr_assert_eq(put(cs, key, "{}"), WB_OK);
 	}
 	for_each_line(fileno(tmp), check_eviction_line, &c);
 	cr_assert_geq(c.lines, 1, "no eviction line");
-	cr_assert_leq(c.lines, 2 + (mono_ms() - start) / 1000, "%u lines: not rate limited", c.lines);
+	cr_assert_leq(c.lines, 2 + (test_now_ms() - start) / 1000, "%u lines: not rate limited", c.lines);
 
 	/* A second later the next eviction is logged with the suppressed count. */
-	sleep_ms(1100);
+	test_sleep_ms(1100);
 	phone(key, sizeof(key), 99999);
 	cr_assert_eq(put(cs, key, "{}"), WB_OK);
 	log_set_fd(2);
@@ -909,7 +894,7 @@ Test(ctx_memory, threads_on_shared_and_own_keys_keep_counts_consistent)
 		w[i].id = i;
 	}
 	run_workers(w, churn_own_keys);
-	sleep_ms(200); /* the sweep (every 5 ms) removes the short-lived ones */
+	test_sleep_ms(200); /* the sweep (every 5 ms) removes the short-lived ones */
 
 	st = stats_of(w[0].cs);
 	cr_assert_gt(st.expired, 0);

@@ -21,6 +21,7 @@
 #include "ctx_store.h"
 #include "log.h"
 #include "redis_server.h"
+#include "test_clock.h"
 
 #define PHONE "+573001234567"
 #define PHONE_KEY "wabot:ctx:{" PHONE "}"
@@ -74,22 +75,6 @@ static int count_substr(const char *hay, const char *needle)
 	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
 		n++;
 	return n;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0)
-		;
 }
 
 static void start_server(enum redis_server_mode mode)
@@ -359,9 +344,9 @@ Test(ctx_redis, plain_client_against_a_tls_port_fails_cleanly)
 	cfg.redis.tls = false;
 	cfg.redis.connect_timeout_ms = 1000;
 	snprintf(port, sizeof port, ":%d", redis_server_port(rs));
-	t0 = now_ms();
+	t0 = test_now_ms();
 	expect_new_fails(&cfg, err, sizeof err);
-	cr_assert_lt(now_ms() - t0, 10000, "bounded by the connect timeout, not hanging");
+	cr_assert_lt(test_now_ms() - t0, 10000, "bounded by the connect timeout, not hanging");
 	cr_assert(strstr(err, port), "errstr names host:port: %s", err);
 	cr_assert(strstr(err, "TLS port"), "errstr hints at TLS: %s", err);
 }
@@ -376,9 +361,9 @@ Test(ctx_redis, tls_client_against_a_plain_port_fails_cleanly)
 	cfg = config_for(REDIS_SERVER_PLAIN);
 	cfg.redis.tls = true;
 	cfg.redis.connect_timeout_ms = 500;
-	t0 = now_ms();
+	t0 = test_now_ms();
 	expect_new_fails(&cfg, err, sizeof err);
-	cr_assert_lt(now_ms() - t0, 10000, "bounded by the connect timeout, not hanging");
+	cr_assert_lt(test_now_ms() - t0, 10000, "bounded by the connect timeout, not hanging");
 	cr_assert(strstr(err, "TLS"), "errstr: %s", err);
 }
 
@@ -503,7 +488,7 @@ Test(ctx_redis, ttl_is_set_and_refreshed_by_a_write_not_by_a_read)
 	cr_assert_eq(put_str(PHONE, "{\"a\":1}", 0, 60000, NULL), WB_OK);
 	set = cli_pttl(PHONE_KEY);
 	cr_assert(set > 50000 && set <= 60000, "PTTL %ld after a put with a 60 s TTL", set);
-	sleep_ms(400);
+	test_sleep_ms(400);
 	ctx_value_init(&v);
 	cr_assert_eq(ctx_store_get(cs, PHONE, &v), WB_OK);
 	cr_assert(v.found);
@@ -802,21 +787,21 @@ Test(ctx_redis, killed_server_fails_with_io_error_then_recovers_after_restart)
 	cr_assert_eq(put_str(PHONE, "{\"a\":2}", 1, 0, NULL), WB_ERR_UNAVAILABLE, "fails fast in backoff");
 	/* Keep calling through several backoff periods (100, 200, 400 ms):
 	 * every call fails fast, and the loss is logged once, not per attempt. */
-	for (int64_t until = now_ms() + 700; now_ms() < until; sleep_ms(20)) {
-		int64_t t0 = now_ms();
+	for (int64_t until = test_now_ms() + 700; test_now_ms() < until; test_sleep_ms(20)) {
+		int64_t t0 = test_now_ms();
 
 		err = ctx_store_get(cs, PHONE, &v);
 		cr_assert(err == WB_ERR_UNAVAILABLE || err == WB_ERR_IO, "got %s", wb_err_name(err));
-		cr_assert_lt(now_ms() - t0, 400, "a call while the server is down must not hang");
+		cr_assert_lt(test_now_ms() - t0, 400, "a call while the server is down must not hang");
 	}
 
 	cr_assert(redis_server_restart(rs));
-	deadline = now_ms() + 8000;
+	deadline = test_now_ms() + 8000;
 	do {
 		err = ctx_store_get(cs, PHONE, &v);
 		if (err != WB_OK)
-			sleep_ms(20);
-	} while (err != WB_OK && now_ms() < deadline);
+			test_sleep_ms(20);
+	} while (err != WB_OK && test_now_ms() < deadline);
 	cr_assert_eq(err, WB_OK, "recovered after the restart: %s", wb_err_name(err));
 	cr_assert_not(v.found, "a restarted server without persistence is empty");
 	ctx_value_fini(&v);
@@ -839,10 +824,10 @@ struct batch_call {
 static void *run_batch(void *arg)
 {
 	struct batch_call *b = arg;
-	int64_t t0 = now_ms();
+	int64_t t0 = test_now_ms();
 
 	b->err = ctx_store_put_many(cs, b->items, BATCH);
-	b->took_ms = now_ms() - t0;
+	b->took_ms = test_now_ms() - t0;
 	return NULL;
 }
 
@@ -867,7 +852,7 @@ Test(ctx_redis, server_killed_during_a_batch_fails_every_item_with_io_error)
 	 * answers; killed, it resets the connection under the waiting call. */
 	redis_server_pause(rs);
 	cr_assert_eq(pthread_create(&th, NULL, run_batch, b), 0);
-	sleep_ms(200);
+	test_sleep_ms(200);
 	redis_server_kill(rs);
 	pthread_join(th, NULL);
 	cr_assert_eq(b->err, WB_ERR_IO, "got %s", wb_err_name(b->err));
@@ -895,18 +880,18 @@ Test(ctx_redis, paused_server_times_out_within_the_command_timeout)
 
 	redis_server_pause(rs);
 	ctx_value_init(&v);
-	t0 = now_ms();
+	t0 = test_now_ms();
 	err = ctx_store_get(cs, PHONE, &v);
-	took = now_ms() - t0;
+	took = test_now_ms() - t0;
 	cr_assert_eq(err, WB_ERR_TIMEOUT, "got %s", wb_err_name(err));
 	cr_assert(took >= 250 && took < 1500, "took %lld ms for a 300 ms timeout", (long long)took);
 	redis_server_resume(rs);
 
 	err = WB_ERR_TIMEOUT;
-	for (int64_t deadline = now_ms() + 8000; err != WB_OK && now_ms() < deadline;) {
+	for (int64_t deadline = test_now_ms() + 8000; err != WB_OK && test_now_ms() < deadline;) {
 		err = ctx_store_get(cs, PHONE, &v);
 		if (err != WB_OK)
-			sleep_ms(20);
+			test_sleep_ms(20);
 	}
 	cr_assert_eq(err, WB_OK, "recovered after resume");
 	cr_assert(v.found);

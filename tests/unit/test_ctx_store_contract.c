@@ -20,6 +20,7 @@
 #include "log.h"
 #include "redis_server.h"
 #include "store_ops.h"
+#include "test_clock.h"
 
 /* ---- fixtures ------------------------------------------------------------ */
 
@@ -85,14 +86,6 @@ TestSuite(ctx_store_redis, .init = redis_setup, .fini = teardown, .timeout = 60)
 	static void name(void)
 
 /* ---- helpers ------------------------------------------------------------- */
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
 
 static wb_err_t put_str(const char *key, const char *json, uint64_t expected, uint32_t ttl_ms,
 			uint64_t *version)
@@ -323,25 +316,25 @@ CONTRACT(context_expires_after_its_ttl)
 {
 	cr_assert_eq(put_str("+573001234567", "{\"a\":1}", CTX_VERSION_ANY, 300, NULL), WB_OK);
 	cr_assert(exists("+573001234567"));
-	sleep_ms(450);
+	test_sleep_ms(450);
 	cr_assert_not(exists("+573001234567"), "expired context must be a miss");
 }
 
 CONTRACT(a_write_refreshes_the_ttl)
 {
 	cr_assert_eq(put_str("+573001234567", "{\"a\":1}", CTX_VERSION_ANY, 500, NULL), WB_OK);
-	sleep_ms(300);
+	test_sleep_ms(300);
 	cr_assert_eq(update_str("+573001234567", "{\"b\":2}", 500), WB_OK);
-	sleep_ms(300); /* 600 ms after the first write, 300 after the second */
+	test_sleep_ms(300); /* 600 ms after the first write, 300 after the second */
 	cr_assert(exists("+573001234567"), "the update must have refreshed the TTL");
 }
 
 CONTRACT(a_read_does_not_refresh_the_ttl)
 {
 	cr_assert_eq(put_str("+573001234567", "{\"a\":1}", CTX_VERSION_ANY, 500, NULL), WB_OK);
-	sleep_ms(300);
+	test_sleep_ms(300);
 	cr_assert(exists("+573001234567"));
-	sleep_ms(350);
+	test_sleep_ms(350);
 	cr_assert_not(exists("+573001234567"), "a read must not extend the TTL");
 }
 
@@ -351,7 +344,7 @@ CONTRACT(an_expired_context_starts_again_at_version_1)
 
 	cr_assert_eq(put_str("+573001234567", "{\"a\":1}", CTX_VERSION_ANY, 200, NULL), WB_OK);
 	cr_assert_eq(put_str("+573001234567", "{\"a\":2}", CTX_VERSION_ANY, 200, NULL), WB_OK);
-	sleep_ms(350);
+	test_sleep_ms(350);
 	cr_assert_eq(put_str("+573001234567", "{\"a\":3}", 0, 0, &version), WB_OK,
 		     "an expired entry is absent: expected version 0 must succeed");
 	cr_assert_eq(version, 1);
