@@ -59,6 +59,7 @@ enum cfg_opt {
 	OPT_REDIS_CONNECT_TIMEOUT,
 	OPT_REDIS_COMMAND_TIMEOUT,
 	OPT_REDIS_POOL_SIZE,
+	OPT_ACS_API_VERSION,
 	OPT__COUNT
 };
 
@@ -112,6 +113,8 @@ static const struct cfg_opt_def cfg_opts[OPT__COUNT] = {
 				       "1000", "one round trip, ms, 1..60000"},
 	[OPT_REDIS_POOL_SIZE] = {"REDIS_POOL_SIZE", "--redis-pool-size", "worker threads",
 				 "Redis connections, 1..256"},
+	[OPT_ACS_API_VERSION] = {"ACS_API_VERSION", "--acs-api-version", CONFIG_DEFAULT_ACS_API_VERSION,
+				 "api-version in the path of ACS replies, YYYY-MM-DD[-preview]"},
 };
 
 /* One KAFKA_PROP_ entry or --kafka-prop flag, borrowed from envp/argv. */
@@ -918,6 +921,26 @@ static wb_err_t cfg_str(const struct cfg_raw *raw, enum cfg_opt k, const char *d
 	return WB_OK;
 }
 
+/* "YYYY-MM-DD" optionally followed by "-" and 1..20 letters or digits. */
+static bool cfg_api_version_is_valid(const char *v)
+{
+	size_t i, n = strlen(v);
+
+	if (n < 10 || n > 31)
+		return false;
+	for (i = 0; i < 10; i++)
+		if (i == 4 || i == 7 ? v[i] != '-' : (v[i] < '0' || v[i] > '9'))
+			return false;
+	if (n == 10)
+		return true;
+	if (v[10] != '-' || n == 11)
+		return false;
+	for (i = 11; i < n; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= '0' && v[i] <= '9')))
+			return false;
+	return true;
+}
+
 static wb_err_t cfg_topic(const struct cfg_raw *raw, enum cfg_opt k, const char *def, char **out,
 			  char *errstr, size_t size)
 {
@@ -1080,6 +1103,14 @@ static wb_err_t cfg_resolve(struct wb_config *cfg, const struct cfg_raw *raw, ch
 			   &ttl, errstr, size)))
 		return err;
 	cfg->context_ttl_s = (uint32_t)ttl;
+	if ((err = cfg_str(raw, OPT_ACS_API_VERSION, CONFIG_DEFAULT_ACS_API_VERSION, &cfg->acs_api_version,
+			   errstr, size)))
+		return err;
+	if (!cfg_api_version_is_valid(cfg->acs_api_version)) {
+		cfg_err(errstr, size, "%s: not an api-version like 2025-01-15-preview (got \"%s\")",
+			raw->src[OPT_ACS_API_VERSION], cfg_clean(cfg->acs_api_version, clean));
+		return WB_ERR_CONFIG;
+	}
 	if ((err = cfg_str(raw, OPT_FLOW_FILE, NULL, &cfg->flow_file, errstr, size)) ||
 	    (err = cfg_int(raw, OPT_HTTP_PORT, 0, 65535, CONFIG_DEFAULT_HTTP_PORT, &cfg->http_port,
 			   errstr, size)))
@@ -1230,6 +1261,7 @@ void config_fini(struct wb_config *cfg)
 	}
 	free(cfg->kafka_props);
 	free(cfg->flow_file);
+	free(cfg->acs_api_version);
 	config_redis_target_fini(&cfg->redis);
 	free(cfg->redis_ca_file);
 	free(cfg->redis_tls_server_name);
@@ -1314,6 +1346,7 @@ size_t config_summary(const struct wb_config *cfg, char *buf, size_t size)
 	else
 		cfg_sb(&sb, "http port:          0 (off)\n");
 	cfg_sb(&sb, "log level:          %s\n", log_level_name(cfg->log_level));
+	cfg_sb(&sb, "acs api-version:    %s\n", cfg_clean(cfg->acs_api_version, c1));
 	cfg_sb(&sb, "context ttl:        %u s\n", (unsigned)cfg->context_ttl_s);
 
 	if (cfg->redis_source == NULL) {

@@ -40,6 +40,7 @@
 #define CONFIG_DEFAULT_CONNECT_TIMEOUT_MS 2000
 #define CONFIG_DEFAULT_COMMAND_TIMEOUT_MS 1000
 #define CONFIG_MAX_THREADS 256
+#define CONFIG_DEFAULT_ACS_API_VERSION "2025-01-15-preview"  /* = REPLY_ACS_API_VERSION */
 #define CONFIG_MAX_TTL_S 2592000u /* 30 days */
 
 /*
@@ -133,6 +134,7 @@ struct wb_config {
 	/* Process */
 	int worker_threads;           /* 1..CONFIG_MAX_THREADS */
 	char *flow_file;              /* NULL when not given; not opened here */
+	char *acs_api_version;        /* for ACS reply paths; validated shape */
 	int http_port;                /* 0..65535; 0 = no HTTP server */
 	enum log_level log_level;     /* not applied by config_load */
 

@@ -25,9 +25,11 @@
 
 typedef struct ctx_store ctx_store_t;
 
-/* Longest key (phone) accepted, in bytes. Keys are 1..CTX_STORE_MAX_KEY
- * printable ASCII bytes (no spaces or control characters). */
-#define CTX_STORE_MAX_KEY 64
+/* Longest key accepted, in bytes: a phone ("+" and up to 15 digits) or a
+ * WhatsApp business-scoped user id ("CC." and up to 128 characters). Keys
+ * are 1..CTX_STORE_MAX_KEY printable ASCII bytes (no spaces or control
+ * characters). */
+#define CTX_STORE_MAX_KEY 160
 
 /* Largest context JSON accepted by put/update, in bytes (1 MiB). */
 #define CTX_STORE_MAX_VALUE (1024 * 1024)

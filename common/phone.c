@@ -2,9 +2,9 @@
  * phone.c - masking of phone numbers for logs, and the dispatch hash.
  *
  * Pure functions over the caller's buffers: no state, no allocation, safe
- * from any thread. Does not normalise provider formats to E.164 (that comes
- * with the event decoders) and does not decide what is a phone number inside
- * free text (log.c's scrubber does, then calls phone_mask_n()).
+ * from any thread. phone_normalize() turns the digit strings providers send
+ * into E.164; it does not decide what is a phone number inside free text
+ * (log.c's scrubber does, then calls phone_mask_n()).
  */
 #include "phone.h"
 
@@ -95,4 +95,24 @@ uint64_t phone_hash(const char *phone, size_t len)
 		h *= UINT64_C(0x100000001b3); /* FNV-1a 64 prime */
 	}
 	return h;
+}
+
+bool phone_normalize(const char *s, size_t len, char out[PHONE_E164_MAX])
+{
+	size_t i = 0, ndigits;
+
+	out[0] = '\0';
+	if (len > 0 && s[0] == '+')
+		i = 1;
+	ndigits = len - i;
+	if (ndigits < 7 || ndigits > 15 || s[i] == '0')
+		return false;
+	for (size_t k = i; k < len; k++) {
+		if (s[k] < '0' || s[k] > '9')
+			return false;
+	}
+	out[0] = '+';
+	memcpy(out + 1, s + i, ndigits);
+	out[1 + ndigits] = '\0';
+	return true;
 }

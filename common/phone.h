@@ -1,12 +1,13 @@
 /*
  * phone.h - phone numbers: masking for logs, and a stable hash.
  *
- * Pure functions, no state, thread-safe. E.164 normalisation of provider
- * formats belongs here too and arrives with the event decoders.
+ * Pure functions, no state, thread-safe. Also the E.164 normalisation of the
+ * digit strings WhatsApp providers send (contract section 6).
  */
 #ifndef WB_PHONE_H
 #define WB_PHONE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,19 @@ char *phone_mask(const char *phone, char *out, size_t out_size);
  * only when len is 0, which gives "***"). Used by the log scrubber to mask a
  * digit run inside a longer string. Returns out. */
 char *phone_mask_n(const char *phone, size_t len, char *out, size_t out_size);
+
+/* Size of phone_normalize()'s output: '+', 15 digits, NUL, with room. */
+#define PHONE_E164_MAX 20
+
+/*
+ * Normalises a provider phone (the len bytes at s, no NUL needed; s may be
+ * NULL only when len is 0) to E.164 with a leading '+': an optional leading
+ * '+', then 7 to 15 ASCII digits, the first not '0' -> out = "+digits",
+ * true. Anything else (spaces, dashes, letters, too short or long, a second
+ * '+') -> out = "", false. Does not touch country-specific digits (Mexican
+ * "521...", Argentine "549..." stay as sent).
+ */
+bool phone_normalize(const char *s, size_t len, char out[PHONE_E164_MAX]);
 
 /* 64-bit FNV-1a of the bytes of phone; stable across runs and machines. */
 uint64_t phone_hash(const char *phone, size_t len);

@@ -107,3 +107,49 @@ Test(phone, hash_uses_exactly_len_bytes)
 	cr_assert_neq(phone_hash("+573001234567", 13), phone_hash("+573001234568", 13));
 	cr_assert_neq(phone_hash("a\0b", 3), phone_hash("a", 1), "stops at NUL");
 }
+
+static const char *norm(const char *s)
+{
+	static char out[PHONE_E164_MAX];
+
+	phone_normalize(s, strlen(s), out);
+	return out;
+}
+
+Test(phone, normalize_adds_plus_to_provider_digits)
+{
+	char out[PHONE_E164_MAX];
+
+	cr_assert(phone_normalize("573001234567", 12, out));
+	cr_assert_str_eq(out, "+573001234567");
+	cr_assert_str_eq(norm("+573001234567"), "+573001234567");
+	cr_assert_str_eq(norm("5215512345678"), "+5215512345678"); /* legacy 521 kept */
+	cr_assert_str_eq(norm("1234567"), "+1234567");             /* 7 digits: shortest */
+	cr_assert_str_eq(norm("123456789012345"), "+123456789012345"); /* 15: longest */
+}
+
+Test(phone, normalize_refuses_what_is_not_e164)
+{
+	static const char *const bad[] = {"",        "+",           "12",        "123456",   "0123456789",
+					  "+0123456789", "+57abc",  "1234567890123456", "++573001234567",
+					  "57 3001234567", "57-300-123", "573001234567+", " 573001234567",
+					  "+57300123456\n", "\xd9\xa5\xd9\xa7\xd9\xa3\xd9\xa0\xd9\xa0\xd9\xa1\xd9\xa2"};
+	char out[PHONE_E164_MAX];
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		memset(out, 'x', sizeof out);
+		cr_assert_not(phone_normalize(bad[i], strlen(bad[i]), out), "%s", bad[i]);
+		cr_assert_str_eq(out, "", "%s", bad[i]);
+	}
+	cr_assert_not(phone_normalize(NULL, 0, out));
+	cr_assert_str_eq(out, "");
+}
+
+Test(phone, normalize_reads_exactly_len_bytes)
+{
+	char out[PHONE_E164_MAX];
+
+	cr_assert(phone_normalize("573001234567xyz", 12, out));
+	cr_assert_str_eq(out, "+573001234567");
+	cr_assert_not(phone_normalize("573001234567", 6, out));
+}

@@ -1,0 +1,311 @@
+/*
+ * jbuf.c - growable output buffer and JSON token writers (see jbuf.h).
+ *
+ * Owns only b->p. Capacity doubles from JBUF_MIN_CAP up to JBUF_MAX, so n
+ * appends cost O(n) copies in total. Allocation failure is sticky (b->oom):
+ * every later write is a no-op, so callers check once at the end.
+ * jbuf_str is the hot path: bytes that need no escaping, valid UTF-8
+ * included, are found with one table lookup each and copied in runs with
+ * memcpy; escapes and U+FFFD are written one at a time. No snprintf.
+ * Thread: one thread per jbuf; no global mutable state.
+ */
+#include "jbuf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* First allocation: enough for most keys and short envelopes. */
+#define JBUF_MIN_CAP 256
+
+void jbuf_init(struct jbuf *b)
+{
+	b->p = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->oom = false;
+}
+
+void jbuf_fini(struct jbuf *b)
+{
+	free(b->p);
+	jbuf_init(b);
+}
+
+void jbuf_reset(struct jbuf *b)
+{
+	b->len = 0;
+	b->oom = false;
+	if (b->cap > 0)
+		b->p[0] = '\0';
+}
+
+bool jbuf_reserve(struct jbuf *b, size_t n)
+{
+	size_t need, cap;
+	char *p;
+
+	if (b->oom)
+		return false;
+	/* len + n + 1 <= JBUF_MAX, written so that it cannot overflow. */
+	if (b->len >= JBUF_MAX || n > JBUF_MAX - 1 - b->len) {
+		b->oom = true;
+		return false;
+	}
+	need = b->len + n + 1;
+	if (need <= b->cap)
+		return true;
+	cap = b->cap < JBUF_MIN_CAP ? JBUF_MIN_CAP : b->cap;
+	while (cap < need)
+		cap *= 2; /* cap <= JBUF_MAX / 2 here while < need: no overflow */
+	if (cap > JBUF_MAX)
+		cap = JBUF_MAX;
+	p = realloc(b->p, cap);
+	if (!p) {
+		b->oom = true;
+		return false;
+	}
+	if (b->cap == 0)
+		p[0] = '\0';
+	b->p = p;
+	b->cap = cap;
+	return true;
+}
+
+/* Appends n bytes, growing b as needed; a no-op once b->oom is set.
+ * (cap > len whenever cap > 0, so cap - len cannot wrap.) */
+static inline void jb_put(struct jbuf *b, const void *s, size_t n)
+{
+	if (b->oom || (n >= b->cap - b->len && !jbuf_reserve(b, n)))
+		return;
+	if (n > 0)
+		memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void jbuf_raw(struct jbuf *b, const char *s, size_t len)
+{
+	jb_put(b, s, len);
+}
+
+void jbuf_cstr(struct jbuf *b, const char *s)
+{
+	if (s)
+		jbuf_raw(b, s, strlen(s));
+}
+
+void jbuf_ch(struct jbuf *b, char c)
+{
+	jb_put(b, &c, 1);
+}
+
+/*
+ * Byte classes for jbuf_str: JB_PLAIN is copied as is; JB_ESC is an ASCII
+ * byte that needs a backslash escape (controls, '"', '\\'); JB_HIGH starts
+ * (or wrongly continues) a multi-byte sequence and needs validating.
+ */
+enum { JB_PLAIN = 0, JB_ESC = 1, JB_HIGH = 2 };
+
+#define JB_R4(v) v, v, v, v
+#define JB_R16(v) JB_R4(v), JB_R4(v), JB_R4(v), JB_R4(v)
+static const unsigned char jb_class[256] = {
+	JB_R16(JB_ESC), JB_R16(JB_ESC),                       /* 0x00-0x1f */
+	JB_PLAIN, JB_PLAIN, JB_ESC, JB_PLAIN,                 /* ' ' '!' '"' '#' */
+	JB_R4(JB_PLAIN), JB_R4(JB_PLAIN), JB_R4(JB_PLAIN),    /* 0x24-0x2f */
+	JB_R16(JB_PLAIN),                                     /* 0x30-0x3f */
+	JB_R16(JB_PLAIN),                                     /* 0x40-0x4f */
+	JB_R4(JB_PLAIN), JB_R4(JB_PLAIN), JB_R4(JB_PLAIN),    /* 0x50-0x5b */
+	JB_ESC, JB_PLAIN, JB_PLAIN, JB_PLAIN,                 /* '\\' ] ^ _ */
+	JB_R16(JB_PLAIN), JB_R16(JB_PLAIN),                   /* 0x60-0x7f */
+	JB_R16(JB_HIGH), JB_R16(JB_HIGH), JB_R16(JB_HIGH), JB_R16(JB_HIGH),
+	JB_R16(JB_HIGH), JB_R16(JB_HIGH), JB_R16(JB_HIGH), JB_R16(JB_HIGH),
+};
+#undef JB_R16
+#undef JB_R4
+
+/*
+ * Length of the well-formed UTF-8 sequence (Unicode 15, table 3-7) that
+ * starts s[0] >= 0x80, n >= 1 bytes available; 0 when it is ill-formed, with
+ * *bad = the length of its maximal subpart (>= 1), which becomes one U+FFFD
+ * (the W3C/WHATWG "maximal subpart" practice). This rejects overlongs (C0,
+ * C1, E0 80-9F, F0 80-8F), surrogates (ED A0-BF), code points over U+10FFFF
+ * (F4 90-BF, F5-FF), lone continuation bytes and truncated sequences.
+ */
+static size_t jb_utf8_len(const unsigned char *s, size_t n, size_t *bad)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t need, i;
+
+	if (c >= 0xc2 && c <= 0xdf) {
+		need = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		need = 3;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+	} else {
+		*bad = 1;
+		return 0;
+	}
+	if (n < 2 || s[1] < lo || s[1] > hi) {
+		*bad = 1;
+		return 0;
+	}
+	for (i = 2; i < need; i++) {
+		if (i >= n || (s[i] & 0xc0) != 0x80) {
+			*bad = i;
+			return 0;
+		}
+	}
+	return need;
+}
+
+static const char jb_hex[] = "0123456789abcdef";
+
+/* Escape of an ASCII byte of class JB_ESC, into e; returns its length. */
+static size_t jb_escape(unsigned char c, char e[6])
+{
+	e[0] = '\\';
+	switch (c) {
+	case '"': e[1] = '"'; return 2;
+	case '\\': e[1] = '\\'; return 2;
+	case '\b': e[1] = 'b'; return 2;
+	case '\f': e[1] = 'f'; return 2;
+	case '\n': e[1] = 'n'; return 2;
+	case '\r': e[1] = 'r'; return 2;
+	case '\t': e[1] = 't'; return 2;
+	default:
+		e[1] = 'u';
+		e[2] = '0';
+		e[3] = '0';
+		e[4] = jb_hex[c >> 4];
+		e[5] = jb_hex[c & 0xf];
+		return 6;
+	}
+}
+
+void jbuf_str(struct jbuf *b, const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, run = 0; /* s[run, i) is pending, to copy as is */
+
+	/* Optimistic: most strings need no escape at all. */
+	if (len > JBUF_MAX) {
+		b->oom = true;
+		return;
+	}
+	if (!jbuf_reserve(b, len + 2))
+		return;
+	b->p[b->len++] = '"';
+	b->p[b->len] = '\0';
+	while (i < len) {
+		unsigned char c = s[i];
+		unsigned char cls = jb_class[c];
+		char e[6];
+		size_t n, bad;
+
+		if (cls == JB_PLAIN) {
+			i++;
+#if defined(__SSE2__)
+			/* Skip 16 plain ASCII bytes at a time: none is a control
+			 * byte, '"', '\\' or >= 0x80 (negative as signed). */
+			while (i + 16 <= len) {
+				__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+				__m128i stop = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+							   _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+									_mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+				int m = _mm_movemask_epi8(stop);
+
+				if (m) {
+					i += (size_t)__builtin_ctz((unsigned)m);
+					break;
+				}
+				i += 16;
+			}
+#endif
+			continue;
+		}
+		if (cls == JB_HIGH) {
+			n = jb_utf8_len(s + i, len - i, &bad);
+			/* U+2028 and U+2029 are valid JSON but end lines in
+			 * JavaScript: escape them like json-c and others do. */
+			if (n == 3 && c == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)) {
+				jb_put(b, s + run, i - run);
+				jb_put(b, s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029", 6);
+				i += 3;
+				run = i;
+			} else if (n > 0) {
+				i += n;
+			} else {
+				jb_put(b, s + run, i - run);
+				jb_put(b, "\xef\xbf\xbd", 3); /* U+FFFD */
+				i += bad;
+				run = i;
+			}
+			continue;
+		}
+		jb_put(b, s + run, i - run);
+		jb_put(b, e, jb_escape(c, e));
+		i++;
+		run = i;
+	}
+	jb_put(b, s + run, i - run);
+	jb_put(b, "\"", 1);
+}
+
+void jbuf_cstr_q(struct jbuf *b, const char *s)
+{
+	jbuf_str(b, s, s ? strlen(s) : 0);
+}
+
+void jbuf_u64(struct jbuf *b, uint64_t v)
+{
+	char d[20]; /* UINT64_MAX has 20 digits */
+	size_t i = sizeof d;
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	jbuf_raw(b, d + i, sizeof d - i);
+}
+
+void jbuf_i64(struct jbuf *b, int64_t v)
+{
+	if (v < 0) {
+		jbuf_ch(b, '-');
+		/* Unsigned negation: also right for INT64_MIN. */
+		jbuf_u64(b, (uint64_t)0 - (uint64_t)v);
+	} else {
+		jbuf_u64(b, (uint64_t)v);
+	}
+}
+
+void jbuf_sep(struct jbuf *b)
+{
+	char last;
+
+	if (b->len == 0)
+		return;
+	last = b->p[b->len - 1];
+	if (last != '{' && last != '[' && last != ':')
+		jbuf_ch(b, ',');
+}
+
+void jbuf_key(struct jbuf *b, const char *key)
+{
+	jbuf_sep(b);
+	jbuf_cstr_q(b, key);
+	jbuf_ch(b, ':');
+}

@@ -1,0 +1,726 @@
+/*
+ * json.c - the validating single-pass JSON reader declared in json.h.
+ *
+ * One loop with an explicit stack of open containers (no recursion, so the
+ * depth limit is the only thing deep input can reach). Strings are scanned
+ * 16 bytes at a time with SSE2 where available: a block with no quote,
+ * backslash, control byte or non-ASCII byte is skipped whole; the rest is
+ * checked byte by byte (escapes, UTF-8 sequences per RFC 3629: no overlongs,
+ * no surrogates, nothing above U+10FFFF).
+ *
+ * Owns: the token array of each json_doc (grown by doubling, kept between
+ * parses, freed by json_doc_fini).
+ */
+#include "json.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#define JSON_DEFAULT_MAX_BYTES (4u * 1024u * 1024u)
+#define JSON_DEFAULT_MAX_DEPTH 64u
+#define JSON_DEFAULT_MAX_TOKENS 1000000u
+/* Hard ceilings whatever the limits say: offsets are 32-bit, and the stack
+ * of open containers lives on the C stack. */
+#define JSON_HARD_MAX_BYTES (UINT32_MAX - 1u)
+#define JSON_HARD_MAX_DEPTH 1024u
+
+void json_doc_init(struct json_doc *d)
+{
+	memset(d, 0, sizeof(*d));
+}
+
+void json_doc_fini(struct json_doc *d)
+{
+	free(d->toks);
+	memset(d, 0, sizeof(*d));
+}
+
+const char *json_error_str(enum json_error e)
+{
+	switch (e) {
+	case JSON_OK: return "ok";
+	case JSON_E_SYNTAX: return "syntax error";
+	case JSON_E_UTF8: return "invalid UTF-8";
+	case JSON_E_DEPTH: return "nested too deeply";
+	case JSON_E_TOO_BIG: return "too large";
+	case JSON_E_NOMEM: return "out of memory";
+	}
+	return "unknown error";
+}
+
+/* Parser state for one json_parse() call. */
+struct jp {
+	const unsigned char *s;
+	size_t len;
+	size_t pos;
+	struct json_doc *d;
+	uint32_t max_tokens;
+};
+
+static enum json_error jp_fail(struct jp *p, enum json_error e)
+{
+	p->d->err = e;
+	p->d->err_offset = p->pos;
+	p->d->ntoks = 0;
+	return e;
+}
+
+static inline void jp_skip_ws(struct jp *p)
+{
+	while (p->pos < p->len) {
+		unsigned char c = p->s[p->pos];
+
+		if (c != ' ' && c != '\n' && c != '\r' && c != '\t')
+			break;
+		p->pos++;
+	}
+}
+
+/* Appends a token; JSON_NONE when the array cannot grow or the limit is hit
+ * (the error is left in *e). */
+static uint32_t jp_tok(struct jp *p, enum json_type type, size_t start, enum json_error *e)
+{
+	struct json_doc *d = p->d;
+	struct json_tok *t;
+
+	if (d->ntoks >= p->max_tokens) {
+		*e = JSON_E_TOO_BIG;
+		return JSON_NONE;
+	}
+	if (d->ntoks == d->cap) {
+		uint32_t ncap = d->cap ? d->cap * 2 : 64;
+		struct json_tok *nt;
+
+		if (ncap > p->max_tokens)
+			ncap = p->max_tokens;
+		nt = realloc(d->toks, (size_t)ncap * sizeof(*nt));
+		if (!nt) {
+			*e = JSON_E_NOMEM;
+			return JSON_NONE;
+		}
+		d->toks = nt;
+		d->cap = ncap;
+	}
+	t = &d->toks[d->ntoks];
+	t->type = (uint8_t)type;
+	t->flags = 0;
+	t->start = (uint32_t)start;
+	t->len = 0;
+	t->count = 0;
+	t->next = d->ntoks + 1;
+	return d->ntoks++;
+}
+
+static inline int hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Four hex digits at s (the caller checked they are in bounds); -1 if not hex. */
+static long hex4(const unsigned char *s)
+{
+	int a = hexval(s[0]), b = hexval(s[1]), c = hexval(s[2]), e = hexval(s[3]);
+
+	if ((a | b | c | e) < 0)
+		return -1;
+	return (long)((a << 12) | (b << 8) | (c << 4) | e);
+}
+
+/*
+ * Length of the UTF-8 sequence starting at s[0] (a byte >= 0x80) within n
+ * bytes, or 0 when it is invalid (RFC 3629 table 3-7 of Unicode).
+ */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+
+	if (c >= 0xC2 && c <= 0xDF) {
+		if (n >= 2 && (s[1] & 0xC0) == 0x80)
+			return 2;
+		return 0;
+	}
+	if (c >= 0xE0 && c <= 0xEF) {
+		unsigned char lo = 0x80, hi = 0xBF;
+
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F; /* no UTF-16 surrogates */
+		if (n >= 3 && s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80)
+			return 3;
+		return 0;
+	}
+	if (c >= 0xF0 && c <= 0xF4) {
+		unsigned char lo = 0x80, hi = 0xBF;
+
+		if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F; /* nothing above U+10FFFF */
+		if (n >= 4 && s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80)
+			return 4;
+		return 0;
+	}
+	return 0;
+}
+
+/*
+ * Scans a string whose opening quote is at p->pos - 1. On success p->pos is
+ * just past the closing quote and *escaped tells whether a backslash occurred.
+ */
+static enum json_error jp_string(struct jp *p, bool *escaped)
+{
+	const unsigned char *s = p->s;
+	size_t n = p->len, i = p->pos;
+
+	*escaped = false;
+	for (;;) {
+#if defined(__SSE2__)
+		while (i + 16 <= n) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+			__m128i q = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+			__m128i b = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+			/* bytes < 0x20 (signed compare needs the high bit clear too) */
+			__m128i ctl = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+			int m = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(q, b), ctl));
+
+			/* ctl also flags every byte >= 0x80 (negative as signed). */
+			if (m == 0) {
+				i += 16;
+				continue;
+			}
+			i += (size_t)__builtin_ctz((unsigned)m);
+			break;
+		}
+#endif
+		if (i >= n) {
+			p->pos = i;
+			return JSON_E_SYNTAX; /* unterminated */
+		}
+		unsigned char c = s[i];
+
+		if (c == '"') {
+			p->pos = i + 1;
+			return JSON_OK;
+		}
+		if (c == '\\') {
+			*escaped = true;
+			if (i + 1 >= n) {
+				p->pos = i;
+				return JSON_E_SYNTAX;
+			}
+			c = s[i + 1];
+			if (c == 'u') {
+				long cp;
+
+				if (i + 6 > n || (cp = hex4(s + i + 2)) < 0) {
+					p->pos = i;
+					return JSON_E_SYNTAX;
+				}
+				if (cp >= 0xDC00 && cp <= 0xDFFF) {
+					p->pos = i;
+					return JSON_E_UTF8; /* lone low surrogate */
+				}
+				if (cp >= 0xD800 && cp <= 0xDBFF) {
+					long lo;
+
+					if (i + 12 > n || s[i + 6] != '\\' || s[i + 7] != 'u' ||
+					    (lo = hex4(s + i + 8)) < 0 || lo < 0xDC00 || lo > 0xDFFF) {
+						p->pos = i;
+						return JSON_E_UTF8; /* high surrogate without its pair */
+					}
+					i += 12;
+				} else {
+					i += 6;
+				}
+				continue;
+			}
+			if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r' ||
+			    c == 't') {
+				i += 2;
+				continue;
+			}
+			p->pos = i;
+			return JSON_E_SYNTAX;
+		}
+		if (c < 0x20) {
+			p->pos = i;
+			return JSON_E_SYNTAX; /* raw control character */
+		}
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t k = utf8_seq(s + i, n - i);
+
+		if (k == 0) {
+			p->pos = i;
+			return JSON_E_UTF8;
+		}
+		i += k;
+	}
+}
+
+static inline bool is_digit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Scans a number starting at p->pos (RFC 8259 grammar). */
+static enum json_error jp_number(struct jp *p)
+{
+	const unsigned char *s = p->s;
+	size_t n = p->len, i = p->pos;
+
+	if (i < n && s[i] == '-')
+		i++;
+	if (i >= n)
+		goto bad;
+	if (s[i] == '0') {
+		i++;
+	} else if (s[i] >= '1' && s[i] <= '9') {
+		while (i < n && is_digit(s[i]))
+			i++;
+	} else {
+		goto bad;
+	}
+	if (i < n && s[i] == '.') {
+		i++;
+		if (i >= n || !is_digit(s[i]))
+			goto bad;
+		while (i < n && is_digit(s[i]))
+			i++;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (i >= n || !is_digit(s[i]))
+			goto bad;
+		while (i < n && is_digit(s[i]))
+			i++;
+	}
+	p->pos = i;
+	return JSON_OK;
+bad:
+	p->pos = i;
+	return JSON_E_SYNTAX;
+}
+
+enum json_error json_parse(struct json_doc *d, const char *text, size_t len, const struct json_limits *lim)
+{
+	size_t max_bytes = lim && lim->max_bytes ? lim->max_bytes : JSON_DEFAULT_MAX_BYTES;
+	unsigned max_depth = lim && lim->max_depth ? lim->max_depth : JSON_DEFAULT_MAX_DEPTH;
+	uint32_t stack[JSON_HARD_MAX_DEPTH];
+	unsigned depth = 0;
+	struct jp p;
+	enum json_error e = JSON_OK;
+
+	if (max_bytes > JSON_HARD_MAX_BYTES)
+		max_bytes = JSON_HARD_MAX_BYTES;
+	if (max_depth > JSON_HARD_MAX_DEPTH)
+		max_depth = JSON_HARD_MAX_DEPTH;
+	p.s = (const unsigned char *)text;
+	p.len = len;
+	p.pos = 0;
+	p.d = d;
+	p.max_tokens = lim && lim->max_tokens ? lim->max_tokens : JSON_DEFAULT_MAX_TOKENS;
+	d->text = text;
+	d->text_len = len;
+	d->ntoks = 0;
+	d->err = JSON_OK;
+	d->err_offset = 0;
+	if (len > max_bytes)
+		return jp_fail(&p, JSON_E_TOO_BIG);
+	if (!text && len)
+		return jp_fail(&p, JSON_E_SYNTAX);
+
+	/*
+	 * The loop parses one value per turn, then consumes what may follow it
+	 * (',' or a closing bracket), so at the top of each turn a value is due.
+	 */
+	for (;;) {
+		uint32_t t;
+		unsigned char c;
+
+		jp_skip_ws(&p);
+		if (p.pos >= p.len)
+			return jp_fail(&p, JSON_E_SYNTAX);
+		c = p.s[p.pos];
+
+		/* In an object a value is preceded by its key and a colon. */
+		if (depth && d->toks[stack[depth - 1]].type == JSON_OBJECT) {
+			bool esc;
+
+			if (c != '"')
+				return jp_fail(&p, JSON_E_SYNTAX);
+			t = jp_tok(&p, JSON_STRING, p.pos + 1, &e);
+			if (t == JSON_NONE)
+				return jp_fail(&p, e);
+			p.pos++;
+			if ((e = jp_string(&p, &esc)) != JSON_OK)
+				return jp_fail(&p, e);
+			d->toks[t].len = (uint32_t)(p.pos - 1 - d->toks[t].start);
+			d->toks[t].flags = esc ? JSON_TOK_ESCAPED : 0;
+			d->toks[stack[depth - 1]].count++;
+			jp_skip_ws(&p);
+			if (p.pos >= p.len || p.s[p.pos] != ':')
+				return jp_fail(&p, JSON_E_SYNTAX);
+			p.pos++;
+			jp_skip_ws(&p);
+			if (p.pos >= p.len)
+				return jp_fail(&p, JSON_E_SYNTAX);
+			c = p.s[p.pos];
+		} else if (depth) {
+			d->toks[stack[depth - 1]].count++;
+		}
+
+		switch (c) {
+		case '{':
+		case '[':
+			if (depth >= max_depth)
+				return jp_fail(&p, JSON_E_DEPTH);
+			t = jp_tok(&p, c == '{' ? JSON_OBJECT : JSON_ARRAY, p.pos, &e);
+			if (t == JSON_NONE)
+				return jp_fail(&p, e);
+			stack[depth++] = t;
+			p.pos++;
+			jp_skip_ws(&p);
+			/* An empty container closes at once; otherwise a value is due. */
+			if (p.pos < p.len && p.s[p.pos] == (c == '{' ? '}' : ']'))
+				goto close;
+			continue;
+		case '"': {
+			bool esc;
+
+			t = jp_tok(&p, JSON_STRING, p.pos + 1, &e);
+			if (t == JSON_NONE)
+				return jp_fail(&p, e);
+			p.pos++;
+			if ((e = jp_string(&p, &esc)) != JSON_OK)
+				return jp_fail(&p, e);
+			d->toks[t].len = (uint32_t)(p.pos - 1 - d->toks[t].start);
+			d->toks[t].flags = esc ? JSON_TOK_ESCAPED : 0;
+			break;
+		}
+		case 't':
+		case 'f':
+		case 'n': {
+			const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
+			size_t ll = c == 'f' ? 5 : 4;
+
+			if (p.len - p.pos < ll || memcmp(p.s + p.pos, lit, ll) != 0)
+				return jp_fail(&p, JSON_E_SYNTAX);
+			t = jp_tok(&p, c == 't' ? JSON_TRUE : c == 'f' ? JSON_FALSE : JSON_NULL, p.pos, &e);
+			if (t == JSON_NONE)
+				return jp_fail(&p, e);
+			d->toks[t].len = (uint32_t)ll;
+			p.pos += ll;
+			break;
+		}
+		default:
+			if (c != '-' && !is_digit(c))
+				return jp_fail(&p, JSON_E_SYNTAX);
+			t = jp_tok(&p, JSON_NUMBER, p.pos, &e);
+			if (t == JSON_NONE)
+				return jp_fail(&p, e);
+			if ((e = jp_number(&p)) != JSON_OK)
+				return jp_fail(&p, e);
+			d->toks[t].len = (uint32_t)(p.pos - d->toks[t].start);
+			break;
+		}
+
+		/* A value is complete: what follows it? */
+		for (;;) {
+			jp_skip_ws(&p);
+			if (depth == 0) {
+				if (p.pos != p.len)
+					return jp_fail(&p, JSON_E_SYNTAX);
+				return JSON_OK;
+			}
+			if (p.pos >= p.len)
+				return jp_fail(&p, JSON_E_SYNTAX);
+			c = p.s[p.pos];
+			if (c == ',') {
+				p.pos++;
+				break; /* the next value (or key) */
+			}
+			if (c != (d->toks[stack[depth - 1]].type == JSON_OBJECT ? '}' : ']'))
+				return jp_fail(&p, JSON_E_SYNTAX);
+close:
+			t = stack[--depth];
+			p.pos++;
+			d->toks[t].len = (uint32_t)(p.pos - d->toks[t].start);
+			d->toks[t].next = d->ntoks;
+		}
+	}
+}
+
+uint32_t json_first(const struct json_doc *d, uint32_t t)
+{
+	if (t >= d->ntoks)
+		return JSON_NONE;
+	if (d->toks[t].type != JSON_ARRAY && d->toks[t].type != JSON_OBJECT)
+		return JSON_NONE;
+	return d->toks[t].count ? t + 1 : JSON_NONE;
+}
+
+/*
+ * Decodes one unit of a validated raw string at *sp (an escape or a run of
+ * plain bytes up to the next backslash) into out (room for 4 bytes, or for a
+ * plain run: the run is returned by pointer instead). Returns the number of
+ * bytes produced; *plain is set to the run's start when the unit was plain.
+ */
+static size_t dec_unit(const unsigned char **sp, const unsigned char *end, unsigned char out[4],
+		       const unsigned char **plain)
+{
+	const unsigned char *s = *sp;
+	unsigned long cp;
+
+	if (*s != '\\') {
+		const unsigned char *q = memchr(s, '\\', (size_t)(end - s));
+
+		if (!q)
+			q = end;
+		*plain = s;
+		*sp = q;
+		return (size_t)(q - s);
+	}
+	*plain = NULL;
+	switch (s[1]) {
+	case 'b': out[0] = '\b'; *sp = s + 2; return 1;
+	case 'f': out[0] = '\f'; *sp = s + 2; return 1;
+	case 'n': out[0] = '\n'; *sp = s + 2; return 1;
+	case 'r': out[0] = '\r'; *sp = s + 2; return 1;
+	case 't': out[0] = '\t'; *sp = s + 2; return 1;
+	case 'u':
+		break;
+	default: out[0] = s[1]; *sp = s + 2; return 1; /* " \ / */
+	}
+	cp = (unsigned long)hex4(s + 2);
+	*sp = s + 6;
+	if (cp >= 0xD800 && cp <= 0xDBFF) {
+		unsigned long lo = (unsigned long)hex4(s + 8);
+
+		cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+		*sp = s + 12;
+	}
+	if (cp < 0x80) {
+		out[0] = (unsigned char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (unsigned char)(0xC0 | (cp >> 6));
+		out[1] = (unsigned char)(0x80 | (cp & 0x3F));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (unsigned char)(0xE0 | (cp >> 12));
+		out[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+		out[2] = (unsigned char)(0x80 | (cp & 0x3F));
+		return 3;
+	}
+	out[0] = (unsigned char)(0xF0 | (cp >> 18));
+	out[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+	out[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+	out[3] = (unsigned char)(0x80 | (cp & 0x3F));
+	return 4;
+}
+
+bool json_str_eq(const struct json_doc *d, uint32_t t, const char *s, size_t len)
+{
+	const struct json_tok *k;
+	const unsigned char *p, *end;
+	size_t at = 0;
+
+	if (t >= d->ntoks || d->toks[t].type != JSON_STRING)
+		return false;
+	k = &d->toks[t];
+	p = (const unsigned char *)d->text + k->start;
+	if (!(k->flags & JSON_TOK_ESCAPED))
+		return k->len == len && memcmp(p, s, len) == 0;
+	if (len > k->len)
+		return false; /* decoding never lengthens */
+	end = p + k->len;
+	while (p < end) {
+		unsigned char buf[4];
+		const unsigned char *plain;
+		size_t n = dec_unit(&p, end, buf, &plain);
+
+		if (n > len - at || memcmp(s + at, plain ? plain : buf, n) != 0)
+			return false;
+		at += n;
+	}
+	return at == len;
+}
+
+const char *json_str_raw(const struct json_doc *d, uint32_t t, size_t *len)
+{
+	*len = d->toks[t].len;
+	return d->text + d->toks[t].start;
+}
+
+size_t json_str_decode(const struct json_doc *d, uint32_t t, char *out, size_t cap)
+{
+	const struct json_tok *k = &d->toks[t];
+	const unsigned char *p = (const unsigned char *)d->text + k->start, *end = p + k->len;
+	size_t at = 0;
+
+	if (cap == 0)
+		return (size_t)-1;
+	if (k->type != JSON_STRING) {
+		out[0] = '\0';
+		return (size_t)-1;
+	}
+	while (p < end) {
+		unsigned char buf[4];
+		const unsigned char *plain;
+		size_t n = dec_unit(&p, end, buf, &plain);
+
+		if (n >= cap - at) {
+			out[0] = '\0';
+			return (size_t)-1;
+		}
+		memcpy(out + at, plain ? plain : buf, n);
+		at += n;
+	}
+	out[at] = '\0';
+	return at;
+}
+
+static bool key_eq_ci(const struct json_doc *d, uint32_t t, const char *key, size_t len)
+{
+	const struct json_tok *k = &d->toks[t];
+	char buf[256];
+	const char *s;
+	size_t n, i;
+
+	if (!(k->flags & JSON_TOK_ESCAPED)) {
+		s = d->text + k->start;
+		n = k->len;
+	} else {
+		n = json_str_decode(d, t, buf, sizeof(buf));
+		if (n == (size_t)-1)
+			return false;
+		s = buf;
+	}
+	if (n != len)
+		return false;
+	for (i = 0; i < n; i++) {
+		unsigned char a = (unsigned char)s[i], b = (unsigned char)key[i];
+
+		if (a >= 'A' && a <= 'Z')
+			a |= 0x20;
+		if (b >= 'A' && b <= 'Z')
+			b |= 0x20;
+		if (a != b)
+			return false;
+	}
+	return true;
+}
+
+static uint32_t get_member(const struct json_doc *d, uint32_t obj, const char *key, bool ci)
+{
+	size_t klen = strlen(key);
+	uint32_t i, c, found = JSON_NONE;
+
+	if (obj >= d->ntoks || d->toks[obj].type != JSON_OBJECT)
+		return JSON_NONE;
+	c = obj + 1;
+	for (i = 0; i < d->toks[obj].count; i++) {
+		if (ci ? key_eq_ci(d, c, key, klen) : json_str_eq(d, c, key, klen))
+			found = c + 1;
+		c = d->toks[c + 1].next;
+	}
+	return found;
+}
+
+uint32_t json_get(const struct json_doc *d, uint32_t obj, const char *key)
+{
+	return get_member(d, obj, key, false);
+}
+
+uint32_t json_get_ci(const struct json_doc *d, uint32_t obj, const char *key)
+{
+	return get_member(d, obj, key, true);
+}
+
+uint32_t json_get_type(const struct json_doc *d, uint32_t obj, const char *key, enum json_type type)
+{
+	uint32_t v = get_member(d, obj, key, false);
+
+	if (v == JSON_NONE || d->toks[v].type != type)
+		return JSON_NONE;
+	return v;
+}
+
+bool json_num_i64(const struct json_doc *d, uint32_t t, int64_t *out)
+{
+	const struct json_tok *k;
+	const char *s;
+	size_t i = 0;
+	bool neg = false;
+	uint64_t v = 0, lim;
+
+	if (t >= d->ntoks || d->toks[t].type != JSON_NUMBER)
+		return false;
+	k = &d->toks[t];
+	s = d->text + k->start;
+	if (s[0] == '-') {
+		neg = true;
+		i = 1;
+	}
+	lim = neg ? (uint64_t)INT64_MAX + 1u : (uint64_t)INT64_MAX;
+	for (; i < k->len; i++) {
+		unsigned dg;
+
+		if (!is_digit((unsigned char)s[i]))
+			return false; /* fraction or exponent */
+		dg = (unsigned)(s[i] - '0');
+		if (v > (lim - dg) / 10)
+			return false;
+		v = v * 10 + dg;
+	}
+	if (neg)
+		*out = v == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)v;
+	else
+		*out = (int64_t)v;
+	return true;
+}
+
+bool json_num_f64(const struct json_doc *d, uint32_t t, double *out)
+{
+	char buf[128];
+	const struct json_tok *k;
+
+	if (t >= d->ntoks || d->toks[t].type != JSON_NUMBER)
+		return false;
+	k = &d->toks[t];
+	if (k->len >= sizeof(buf))
+		return false;
+	memcpy(buf, d->text + k->start, k->len);
+	buf[k->len] = '\0';
+	*out = strtod(buf, NULL);
+	return true;
+}
+
+const char *json_raw(const struct json_doc *d, uint32_t t, size_t *len)
+{
+	const struct json_tok *k = &d->toks[t];
+
+	if (k->type == JSON_STRING) {
+		*len = (size_t)k->len + 2;
+		return d->text + k->start - 1;
+	}
+	*len = k->len;
+	return d->text + k->start;
+}

@@ -1,0 +1,289 @@
+/*
+ * pipeline.c - one record through decode, store, flow and reply encoding
+ * (pipeline.h). Owns its decoder, flow session, context buffer and two
+ * output buffers; borrows the flow and the store.
+ */
+#include "pipeline.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "jbuf.h"
+#include "log.h"
+#include "reply.h"
+#include "utf8.h"
+
+/* Compare-and-set retries for one event before giving up on it for now. */
+#define PIPELINE_CAS_ATTEMPTS 16
+
+struct pipeline {
+	const flow_t *flow;
+	ctx_store_t *cs;
+	char acs_api_version[64];
+	uint32_t ttl_ms;
+	event_decoder_t *dec;
+	flow_session_t *fs;
+	struct ctx_value ctx;
+	struct jbuf out;  /* one reply envelope */
+	struct jbuf dlq;  /* one dead-letter record */
+	struct pipeline_stats st;
+};
+
+pipeline_t *pipeline_new(const flow_t *flow, ctx_store_t *cs, const struct pipeline_opts *opts)
+{
+	pipeline_t *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->flow = flow;
+	p->cs = cs;
+	snprintf(p->acs_api_version, sizeof(p->acs_api_version), "%s",
+		 opts && opts->acs_api_version ? opts->acs_api_version : REPLY_ACS_API_VERSION);
+	p->ttl_ms = opts ? opts->ttl_ms : 0;
+	ctx_value_init(&p->ctx);
+	jbuf_init(&p->out);
+	jbuf_init(&p->dlq);
+	p->dec = event_decoder_new();
+	p->fs = flow_session_new(flow);
+	if (!p->dec || !p->fs) {
+		pipeline_destroy(p);
+		return NULL;
+	}
+	return p;
+}
+
+void pipeline_destroy(pipeline_t *p)
+{
+	if (!p)
+		return;
+	event_decoder_destroy(p->dec);
+	flow_session_destroy(p->fs);
+	ctx_value_fini(&p->ctx);
+	jbuf_fini(&p->out);
+	jbuf_fini(&p->dlq);
+	free(p);
+}
+
+void pipeline_stats(const pipeline_t *p, struct pipeline_stats *out)
+{
+	*out = p->st;
+}
+
+/* Appends the record value: as a JSON string when it is UTF-8, else base64. */
+static void dlq_payload(struct jbuf *b, const char *payload, size_t len)
+{
+	size_t need;
+
+	if (utf8_valid(payload, len)) {
+		jbuf_key(b, "payload");
+		jbuf_str(b, payload, len);
+		return;
+	}
+	jbuf_key(b, "payload_base64");
+	need = 4 * ((len + 2) / 3);
+	jbuf_ch(b, '"');
+	if (jbuf_reserve(b, need + 1)) {
+		/* EVP_EncodeBlock takes an int length: payloads are bounded far below. */
+		int n = EVP_EncodeBlock((unsigned char *)b->p + b->len, (const unsigned char *)payload, (int)len);
+
+		b->len += (size_t)n;
+		b->p[b->len] = '\0';
+	}
+	jbuf_ch(b, '"');
+}
+
+struct dlq_info {
+	const char *reason; /* stable name: event_err_name() or a wb_err name */
+	const char *stage;
+	const char *error;  /* one line, no phone numbers or message text */
+	const struct wa_event *ev; /* NULL for a whole record */
+};
+
+static wb_err_t emit_dlq(pipeline_t *p, const struct pipeline_source *src, const char *payload, size_t len,
+			 const struct dlq_info *di, pipeline_emit_fn emit, void *opaque)
+{
+	struct jbuf *b = &p->dlq;
+	const char *key = src && src->key ? src->key : "";
+	size_t key_len = src && src->key ? src->key_len : 0;
+
+	jbuf_reset(b);
+	jbuf_ch(b, '{');
+	jbuf_key(b, "reason");
+	jbuf_cstr_q(b, di->reason);
+	jbuf_key(b, "error");
+	jbuf_cstr_q(b, di->error);
+	jbuf_key(b, "stage");
+	jbuf_cstr_q(b, di->stage);
+	if (di->ev) {
+		jbuf_key(b, "event_index");
+		jbuf_u64(b, di->ev->index);
+		if (di->ev->id.len) {
+			jbuf_key(b, "event_id");
+			jbuf_str(b, di->ev->id.p, di->ev->id.len);
+		}
+		if (di->ev->provider != WA_PROVIDER_NONE) {
+			jbuf_key(b, "provider");
+			jbuf_cstr_q(b, wa_provider_name(di->ev->provider));
+		}
+		if (di->ev->key[0]) {
+			key = di->ev->key;
+			key_len = strlen(key);
+		}
+	}
+	jbuf_key(b, "source");
+	jbuf_ch(b, '{');
+	if (src && src->topic) {
+		jbuf_key(b, "topic");
+		jbuf_cstr_q(b, src->topic);
+	}
+	if (src && src->partition >= 0) {
+		jbuf_key(b, "partition");
+		jbuf_i64(b, src->partition);
+	}
+	if (src && src->offset >= 0) {
+		jbuf_key(b, "offset");
+		jbuf_i64(b, src->offset);
+	}
+	if (src && src->key) {
+		jbuf_key(b, "key");
+		jbuf_str(b, src->key, src->key_len);
+	}
+	jbuf_ch(b, '}');
+	dlq_payload(b, payload, len);
+	jbuf_ch(b, '}');
+	if (b->oom)
+		return WB_ERR_NOMEM;
+	p->st.dlq++;
+	log_at(LOG_WARN, "dead-lettered", LOG_STR("reason", di->reason), LOG_STR("stage", di->stage),
+	       LOG_STR("error", di->error), LOG_PHONE("key", key_len ? key : ""),
+	       LOG_INT("offset", src ? src->offset : -1));
+	return emit(opaque, PIPELINE_OUT_DLQ, key, key_len, b->p, b->len);
+}
+
+/* Encodes and emits the replies of one applied (or duplicate) event. */
+static wb_err_t emit_replies(pipeline_t *p, const struct pipeline_source *src, const char *payload, size_t len,
+			     const struct wa_event *ev, const struct flow_result *res, pipeline_emit_fn emit,
+			     void *opaque)
+{
+	struct reply_target t = {
+		.provider = ev->provider,
+		.to = ev->key,
+		.business_id = ev->business_id,
+		.in_reply_to = ev->id,
+		.conversation_step = res->step,
+		.acs_api_version = p->acs_api_version,
+	};
+	size_t key_len = strlen(ev->key), i;
+	wb_err_t err;
+
+	for (i = 0; i < res->nreplies; i++) {
+		char errstr[160];
+
+		jbuf_reset(&p->out);
+		err = reply_encode(&p->out, &t, (unsigned)i, &res->replies[i], errstr, sizeof(errstr));
+		if (err == WB_ERR_NOMEM)
+			return err;
+		if (err != WB_OK) {
+			struct dlq_info di = {wb_err_name(err), "reply", errstr, ev};
+
+			if ((err = emit_dlq(p, src, payload, len, &di, emit, opaque)) != WB_OK)
+				return err;
+			continue;
+		}
+		err = emit(opaque, PIPELINE_OUT_REPLY, ev->key, key_len, p->out.p, p->out.len);
+		if (err != WB_OK)
+			return err;
+		p->st.replies++;
+	}
+	return WB_OK;
+}
+
+/* Applies one decoded, usable event: read, step, write (retrying lost
+ * compare-and-set races), then emit. */
+static wb_err_t apply_event(pipeline_t *p, const struct pipeline_source *src, const char *payload, size_t len,
+			    const struct wa_event *ev, int64_t now_s, pipeline_emit_fn emit, void *opaque)
+{
+	struct flow_result res;
+	wb_err_t err;
+	int attempt;
+
+	for (attempt = 0;; attempt++) {
+		err = ctx_store_get(p->cs, ev->key, &p->ctx);
+		if (err != WB_OK)
+			break;
+		err = flow_step(p->fs, p->ctx.json, p->ctx.len, p->ctx.found, ev, now_s, &res);
+		if (err != WB_OK) {
+			struct dlq_info di = {wb_err_name(err), "flow", wb_err_str(err), ev};
+
+			return err == WB_ERR_NOMEM ? err : emit_dlq(p, src, payload, len, &di, emit, opaque);
+		}
+		if (!res.ctx_json)
+			break;
+		err = ctx_store_put(p->cs, ev->key, res.ctx_json, res.ctx_len, p->ctx.found ? p->ctx.version : 0,
+				    p->ttl_ms, NULL);
+		if (err != WB_ERR_CONFLICT || attempt + 1 >= PIPELINE_CAS_ATTEMPTS)
+			break;
+		p->st.conflicts++;
+	}
+	if (err != WB_OK) {
+		char line[160];
+		struct dlq_info di = {wb_err_name(err), "store", line, ev};
+
+		if (wb_err_is_retriable(err))
+			return err; /* the store is down or busy: try the record again later */
+		snprintf(line, sizeof(line), "context store refused the context: %s", wb_err_str(err));
+		return emit_dlq(p, src, payload, len, &di, emit, opaque);
+	}
+	if (res.duplicate)
+		p->st.duplicates++;
+	else if (ev->kind == WA_KIND_STATUS)
+		p->st.statuses++;
+	if (res.fresh_start)
+		p->st.fresh_starts++;
+	return emit_replies(p, src, payload, len, ev, &res, emit, opaque);
+}
+
+wb_err_t pipeline_process(pipeline_t *p, const struct pipeline_source *src, const char *payload, size_t len,
+			  int64_t now_s, pipeline_emit_fn emit, void *opaque)
+{
+	const struct wa_event *evs;
+	char errstr[200];
+	event_err_t de;
+	size_t n, i;
+	wb_err_t err;
+
+	p->st.records++;
+	de = event_decode(p->dec, payload, len, &evs, &n, errstr, sizeof(errstr));
+	if (de != EVENT_OK) {
+		struct dlq_info di = {event_err_name(de), "decode", errstr, NULL};
+
+		return emit_dlq(p, src, payload, len, &di, emit, opaque);
+	}
+	for (i = 0; i < n; i++) {
+		const struct wa_event *ev = &evs[i];
+
+		p->st.events++;
+		if (ev->err != EVENT_OK) {
+			char line[200];
+			struct dlq_info di = {event_err_name(ev->err), "event", line, ev};
+
+			snprintf(line, sizeof(line), "%s%s%s", event_err_str(ev->err), ev->err_field ? ": " : "",
+				 ev->err_field ? ev->err_field : "");
+			if ((err = emit_dlq(p, src, payload, len, &di, emit, opaque)) != WB_OK)
+				return err;
+			continue;
+		}
+		if (ev->kind == WA_KIND_VALIDATION || !ev->key[0]) {
+			p->st.ignored++;
+			log_at(LOG_INFO, "event needs no conversation step", LOG_STR("kind", wa_kind_name(ev->kind)),
+			       LOG_INT("offset", src ? src->offset : -1));
+			continue;
+		}
+		if ((err = apply_event(p, src, payload, len, ev, now_s, emit, opaque)) != WB_OK)
+			return err;
+	}
+	return WB_OK;
+}

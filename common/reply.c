@@ -1,0 +1,588 @@
+/*
+ * reply.c - wa_reply -> wa.outbound envelope JSON with an ACS or Meta body
+ * (the contract: shared/reference/outbound-messages.md, sections (a)-(d)).
+ *
+ * Two passes, no allocation besides the caller's jbuf growth:
+ *  1. reply_plan() validates the target and the reply and turns every text
+ *     field into a view (bytes to copy, cut or not) within WhatsApp's
+ *     limits, so nothing is written for a refused reply;
+ *  2. the writers emit the envelope and the provider body in the fixtures'
+ *     field order, with fixed keys written as literals.
+ * Limits count code points the way jbuf_str() writes them: a valid UTF-8
+ * sequence is one, and so is each maximal ill-formed subpart (it becomes one
+ * U+FFFD), so a cut text has exactly the limit in the output.
+ * Pure functions: no state, safe from any thread (one jbuf per thread).
+ * Does not check templates or flows (the flow loader does) and does not send.
+ */
+#include "reply.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Appends a string literal as raw bytes. */
+#define LIT(b, s) jbuf_raw((b), "" s "", sizeof(s) - 1) /* literals only */
+
+/* U+2026 HORIZONTAL ELLIPSIS, ending every cut text. */
+#define REPLY_ELLIPSIS "\xe2\x80\xa6"
+
+/* Longest E.164 number, in digits. */
+#define REPLY_E164_MAX_DIGITS 15
+
+/* --- UTF-8: code points as jbuf_str() writes them ----------------------- */
+
+/*
+ * Length in bytes of the unit starting at s (n >= 1 bytes available): a
+ * well-formed UTF-8 sequence (Unicode table 3-7), or else the maximal
+ * subpart of an ill-formed one, which jbuf_str() writes as one U+FFFD. Both
+ * are one code point of output. Mirrors jbuf.c's decoder on purpose.
+ */
+static size_t u8_unit(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t need, i;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		need = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		need = 3;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+	} else {
+		return 1;
+	}
+	if (n < 2 || s[1] < lo || s[1] > hi)
+		return 1;
+	for (i = 2; i < need; i++)
+		if (i >= n || (s[i] & 0xc0) != 0x80)
+			return i;
+	return need;
+}
+
+/* Bytes taken by the first max code points of s (all len when it has
+ * fewer); *count receives how many code points that is. */
+static size_t u8_prefix(const char *s, size_t len, size_t max, size_t *count)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, k = 0;
+
+	while (i < len && k < max) {
+		i += u[i] < 0x80 ? 1 : u8_unit(u + i, len - i);
+		k++;
+	}
+	*count = k;
+	return i;
+}
+
+/* --- Planning: validation and limits ------------------------------------ */
+
+/* A text to write: len bytes at p, then "…" when cut. */
+struct rview {
+	const char *p;
+	size_t len;
+	bool cut;
+};
+
+struct rsection {
+	struct rview title;
+	unsigned first; /* index of its first row in the plan */
+	unsigned n;     /* rows, >= 1 */
+};
+
+/* A validated reply, every field within its limit. */
+struct rplan {
+	struct rview body, header, footer; /* header/footer len 0: absent */
+	unsigned nbuttons;
+	struct rview button_id[REPLY_MAX_BUTTONS];
+	struct rview button_title[REPLY_MAX_BUTTONS];
+	struct rview list_button;
+	unsigned nsections;
+	struct rsection sections[REPLY_MAX_SECTIONS];
+	unsigned nrows;
+	struct rview row_id[REPLY_MAX_ROWS];
+	struct rview row_title[REPLY_MAX_ROWS];
+	struct rview row_desc[REPLY_MAX_ROWS]; /* len 0: absent */
+};
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static wb_err_t reply_fail(char *errstr, size_t errstr_size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errstr && errstr_size > 0) {
+		va_start(ap, fmt);
+		vsnprintf(errstr, errstr_size, fmt, ap);
+		va_end(ap);
+	}
+	return WB_ERR_INVALID;
+}
+
+/* View of s (NULL is "") cut to limit code points: limit-1 and "…". */
+static struct rview text_view(const char *s, size_t limit)
+{
+	struct rview v = {s ? s : "", s ? strlen(s) : 0, false};
+	size_t n, k;
+
+	if (v.len <= limit) /* bytes >= code points: fits, no scan */
+		return v;
+	n = u8_prefix(v.p, v.len, limit, &k);
+	if (n < v.len) {
+		v.len = u8_prefix(v.p, v.len, limit - 1, &k);
+		v.cut = true;
+	}
+	return v;
+}
+
+static bool view_eq(const struct rview *a, const struct rview *b)
+{
+	return a->len == b->len && a->cut == b->cut && memcmp(a->p, b->p, a->len) == 0;
+}
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* An id: required, at most max bytes (never cut: it must come back
+ * verbatim), no leading or trailing whitespace. NULL when good, else why. */
+static const char *id_problem(const char *id, size_t max, struct rview *v)
+{
+	v->p = id ? id : "";
+	v->len = id ? strlen(id) : 0;
+	v->cut = false;
+	if (v->len == 0)
+		return "empty id";
+	if (v->len > max)
+		return "id longer than its limit";
+	if (is_space(v->p[0]) || is_space(v->p[v->len - 1]))
+		return "id with leading or trailing whitespace";
+	return NULL;
+}
+
+static wb_err_t plan_buttons(struct rplan *pl, const struct wa_reply *r, char *errstr, size_t errstr_size)
+{
+	unsigned i, j;
+
+	pl->nbuttons = r->nbuttons < REPLY_MAX_BUTTONS ? r->nbuttons : REPLY_MAX_BUTTONS;
+	if (pl->nbuttons == 0)
+		return reply_fail(errstr, errstr_size, "button reply without buttons");
+	for (i = 0; i < pl->nbuttons; i++) {
+		const struct reply_button *bt = &r->buttons[i];
+		const char *why = id_problem(bt->id, REPLY_LIMIT_BUTTON_ID, &pl->button_id[i]);
+
+		if (why)
+			return reply_fail(errstr, errstr_size, "button %u: %s", i, why);
+		pl->button_title[i] = text_view(bt->title, REPLY_LIMIT_BUTTON_TITLE);
+		if (pl->button_title[i].len == 0)
+			return reply_fail(errstr, errstr_size, "button %u: empty title", i);
+		for (j = 0; j < i; j++) {
+			if (view_eq(&pl->button_id[j], &pl->button_id[i]))
+				return reply_fail(errstr, errstr_size, "buttons %u and %u: same id", j, i);
+			/* Compared as sent: titles that differ only past the
+			 * limit are the same title to WhatsApp. */
+			if (view_eq(&pl->button_title[j], &pl->button_title[i]))
+				return reply_fail(errstr, errstr_size, "buttons %u and %u: same title", j, i);
+		}
+	}
+	return WB_OK;
+}
+
+static wb_err_t plan_list(struct rplan *pl, const struct wa_reply *r, char *errstr, size_t errstr_size)
+{
+	unsigned total, i, j, next = 0;
+
+	pl->list_button = text_view(r->list_button, REPLY_LIMIT_LIST_BUTTON);
+	if (pl->list_button.len == 0)
+		return reply_fail(errstr, errstr_size, "list without a list button label");
+	if (r->nsections > REPLY_MAX_SECTIONS)
+		return reply_fail(errstr, errstr_size, "list with more than %d sections", REPLY_MAX_SECTIONS);
+	total = r->nrows < REPLY_MAX_ROWS ? r->nrows : REPLY_MAX_ROWS;
+	if (total == 0)
+		return reply_fail(errstr, errstr_size, "list without rows");
+
+	for (i = 0; i < total; i++) {
+		const struct reply_row *row = &r->rows[i];
+		const char *why = id_problem(row->id, REPLY_LIMIT_ROW_ID, &pl->row_id[i]);
+
+		if (why)
+			return reply_fail(errstr, errstr_size, "row %u: %s", i, why);
+		for (j = 0; j < i; j++)
+			if (view_eq(&pl->row_id[j], &pl->row_id[i]))
+				return reply_fail(errstr, errstr_size, "rows %u and %u: same id", j, i);
+		pl->row_title[i] = text_view(row->title, REPLY_LIMIT_ROW_TITLE);
+		if (pl->row_title[i].len == 0)
+			return reply_fail(errstr, errstr_size, "row %u: empty title", i);
+		pl->row_desc[i] = text_view(row->description, REPLY_LIMIT_ROW_DESC);
+	}
+	pl->nrows = total;
+
+	if (r->nsections == 0) {
+		/* One implicit section. Its title is always sent (META-LIST
+		 * requires it): the list button label is the nearest text. */
+		pl->nsections = 1;
+		pl->sections[0].title = pl->list_button;
+		pl->sections[0].first = 0;
+		pl->sections[0].n = total;
+		return WB_OK;
+	}
+	/* Sections take consecutive rows; rows past the 10th are dropped
+	 * with whichever section claims them, and emptied sections with them. */
+	pl->nsections = 0;
+	for (i = 0; i < r->nsections && next < total; i++) {
+		const struct reply_section *sec = &r->sections[i];
+		struct rsection *ps;
+		unsigned n = sec->nrows < total - next ? sec->nrows : total - next;
+
+		if (n == 0)
+			continue;
+		ps = &pl->sections[pl->nsections++];
+		ps->title = text_view(sec->title, REPLY_LIMIT_SECTION_TITLE);
+		ps->first = next;
+		ps->n = n;
+		next += n;
+		if (ps->title.len == 0) {
+			if (r->nsections > 1)
+				return reply_fail(errstr, errstr_size, "section %u: empty title in a list of several",
+						  i);
+			ps->title = pl->list_button;
+		}
+	}
+	if (next < total)
+		return reply_fail(errstr, errstr_size, "sections hold %u rows of %u", next, total);
+	return WB_OK;
+}
+
+static wb_err_t reply_plan(struct rplan *pl, const struct wa_reply *r, char *errstr, size_t errstr_size)
+{
+	memset(pl, 0, sizeof *pl);
+	switch (r->kind) {
+	case REPLY_TEXT:
+		pl->body = text_view(r->body, REPLY_LIMIT_TEXT);
+		break;
+	case REPLY_BUTTONS:
+	case REPLY_LIST:
+		pl->body = text_view(r->body, REPLY_LIMIT_BODY);
+		pl->header = text_view(r->header, REPLY_LIMIT_HEADER);
+		pl->footer = text_view(r->footer, REPLY_LIMIT_FOOTER);
+		break;
+	default:
+		return reply_fail(errstr, errstr_size, "unknown reply kind %d", (int)r->kind);
+	}
+	if (pl->body.len == 0)
+		return reply_fail(errstr, errstr_size, "empty body");
+	if (r->kind == REPLY_BUTTONS)
+		return plan_buttons(pl, r, errstr, errstr_size);
+	if (r->kind == REPLY_LIST)
+		return plan_list(pl, r, errstr, errstr_size);
+	return WB_OK;
+}
+
+/* Safe inside a URL path and a JSON string without escaping. */
+static bool is_token(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0)
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+		      c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* "+" and 1-15 digits, or a BSUID. */
+static bool to_ok(const char *to)
+{
+	size_t len, i;
+
+	if (!to || !to[0])
+		return false;
+	len = strlen(to);
+	if (len >= EVENT_KEY_MAX)
+		return false;
+	if (to[0] == '+') {
+		if (len < 2 || len > 1 + REPLY_E164_MAX_DIGITS)
+			return false;
+		for (i = 1; i < len; i++)
+			if (to[i] < '0' || to[i] > '9')
+				return false;
+		return true;
+	}
+	/* A BSUID is "CC." and alphanumerics (inbound-events.md); allow the
+	 * token set so a format tweak still goes through, nothing to escape. */
+	return is_token(to, len);
+}
+
+static wb_err_t target_check(const struct reply_target *t, const char **api, char *errstr, size_t errstr_size)
+{
+	if (t->provider != WA_PROVIDER_ACS && t->provider != WA_PROVIDER_META)
+		return reply_fail(errstr, errstr_size, "target: provider is not acs or meta");
+	if (!to_ok(t->to))
+		return reply_fail(errstr, errstr_size, "target: recipient is not +E.164 or a user id");
+	if (!t->business_id.p || t->business_id.len == 0)
+		return reply_fail(errstr, errstr_size, "target: no business id");
+	/* Meta's phone_number_id goes into the request path. */
+	if (t->provider == WA_PROVIDER_META && !is_token(t->business_id.p, t->business_id.len))
+		return reply_fail(errstr, errstr_size, "target: phone_number_id is not a path segment");
+	if (!t->in_reply_to.p || t->in_reply_to.len == 0)
+		return reply_fail(errstr, errstr_size, "target: no inbound event id");
+	*api = t->acs_api_version && t->acs_api_version[0] ? t->acs_api_version : REPLY_ACS_API_VERSION;
+	if (t->provider == WA_PROVIDER_ACS && !is_token(*api, strlen(*api)))
+		return reply_fail(errstr, errstr_size, "target: bad ACS api-version");
+	return WB_OK;
+}
+
+/* --- Writers ------------------------------------------------------------ */
+
+/* Writes v as a JSON string, with "…" when it was cut. */
+static void put_text(struct jbuf *b, const struct rview *v)
+{
+	jbuf_str(b, v->p, v->len);
+	if (v->cut && !b->oom) {
+		b->len--; /* reopen the string: it ends in '"' */
+		LIT(b, REPLY_ELLIPSIS "\"");
+	}
+}
+
+/* ACS {"kind":"text","text":...} */
+static void acs_text_obj(struct jbuf *b, const struct rview *v)
+{
+	LIT(b, "{\"kind\":\"text\",\"text\":");
+	put_text(b, v);
+	jbuf_ch(b, '}');
+}
+
+static void acs_body(struct jbuf *b, const struct reply_target *t, const struct wa_reply *r,
+		     const struct rplan *pl)
+{
+	unsigned i, s;
+
+	LIT(b, "{\"channelRegistrationId\":");
+	jbuf_str(b, t->business_id.p, t->business_id.len);
+	LIT(b, ",\"to\":[");
+	jbuf_cstr_q(b, t->to);
+	if (r->kind == REPLY_TEXT) {
+		LIT(b, "],\"kind\":\"text\",\"content\":");
+		put_text(b, &pl->body);
+		jbuf_ch(b, '}');
+		return;
+	}
+	LIT(b, "],\"kind\":\"interactive\",\"interactiveMessage\":{");
+	if (pl->header.len) {
+		LIT(b, "\"header\":");
+		acs_text_obj(b, &pl->header);
+		jbuf_ch(b, ',');
+	}
+	LIT(b, "\"body\":");
+	acs_text_obj(b, &pl->body);
+	if (pl->footer.len) {
+		LIT(b, ",\"footer\":");
+		acs_text_obj(b, &pl->footer);
+	}
+	if (r->kind == REPLY_BUTTONS) {
+		LIT(b, ",\"action\":{\"kind\":\"whatsAppButtonAction\",\"content\":{\"kind\":\"buttonSet\",\"buttons\":[");
+		for (i = 0; i < pl->nbuttons; i++) {
+			if (i > 0)
+				jbuf_ch(b, ',');
+			LIT(b, "{\"id\":");
+			jbuf_str(b, pl->button_id[i].p, pl->button_id[i].len);
+			LIT(b, ",\"title\":");
+			put_text(b, &pl->button_title[i]);
+			jbuf_ch(b, '}');
+		}
+		LIT(b, "]}}}}");
+		return;
+	}
+	LIT(b, ",\"action\":{\"kind\":\"whatsAppListAction\",\"content\":{\"kind\":\"group\",\"title\":");
+	put_text(b, &pl->list_button);
+	LIT(b, ",\"groups\":[");
+	for (s = 0; s < pl->nsections; s++) {
+		const struct rsection *sec = &pl->sections[s];
+
+		if (s > 0)
+			jbuf_ch(b, ',');
+		LIT(b, "{\"title\":");
+		put_text(b, &sec->title);
+		LIT(b, ",\"items\":[");
+		for (i = sec->first; i < sec->first + sec->n; i++) {
+			if (i > sec->first)
+				jbuf_ch(b, ',');
+			LIT(b, "{\"id\":");
+			jbuf_str(b, pl->row_id[i].p, pl->row_id[i].len);
+			LIT(b, ",\"title\":");
+			put_text(b, &pl->row_title[i]);
+			/* ACS requires a description: the title stands in. */
+			LIT(b, ",\"description\":");
+			put_text(b, pl->row_desc[i].len ? &pl->row_desc[i] : &pl->row_title[i]);
+			jbuf_ch(b, '}');
+		}
+		LIT(b, "]}");
+	}
+	LIT(b, "]}}}}");
+}
+
+static void meta_body(struct jbuf *b, const struct reply_target *t, const struct wa_reply *r,
+		      const struct rplan *pl)
+{
+	unsigned i, s;
+
+	LIT(b, "{\"messaging_product\":\"whatsapp\",\"recipient_type\":\"individual\",\"to\":");
+	jbuf_cstr_q(b, t->to);
+	if (r->kind == REPLY_TEXT) {
+		LIT(b, ",\"type\":\"text\",\"text\":{\"preview_url\":false,\"body\":");
+		put_text(b, &pl->body);
+		LIT(b, "}}");
+		return;
+	}
+	if (r->kind == REPLY_BUTTONS)
+		LIT(b, ",\"type\":\"interactive\",\"interactive\":{\"type\":\"button\",");
+	else
+		LIT(b, ",\"type\":\"interactive\",\"interactive\":{\"type\":\"list\",");
+	if (pl->header.len) {
+		LIT(b, "\"header\":{\"type\":\"text\",\"text\":");
+		put_text(b, &pl->header);
+		LIT(b, "},");
+	}
+	LIT(b, "\"body\":{\"text\":");
+	put_text(b, &pl->body);
+	jbuf_ch(b, '}');
+	if (pl->footer.len) {
+		LIT(b, ",\"footer\":{\"text\":");
+		put_text(b, &pl->footer);
+		jbuf_ch(b, '}');
+	}
+	if (r->kind == REPLY_BUTTONS) {
+		LIT(b, ",\"action\":{\"buttons\":[");
+		for (i = 0; i < pl->nbuttons; i++) {
+			if (i > 0)
+				jbuf_ch(b, ',');
+			LIT(b, "{\"type\":\"reply\",\"reply\":{\"id\":");
+			jbuf_str(b, pl->button_id[i].p, pl->button_id[i].len);
+			LIT(b, ",\"title\":");
+			put_text(b, &pl->button_title[i]);
+			LIT(b, "}}");
+		}
+		LIT(b, "]}}}");
+		return;
+	}
+	LIT(b, ",\"action\":{\"button\":");
+	put_text(b, &pl->list_button);
+	LIT(b, ",\"sections\":[");
+	for (s = 0; s < pl->nsections; s++) {
+		const struct rsection *sec = &pl->sections[s];
+
+		if (s > 0)
+			jbuf_ch(b, ',');
+		LIT(b, "{\"title\":");
+		put_text(b, &sec->title);
+		LIT(b, ",\"rows\":[");
+		for (i = sec->first; i < sec->first + sec->n; i++) {
+			if (i > sec->first)
+				jbuf_ch(b, ',');
+			LIT(b, "{\"id\":");
+			jbuf_str(b, pl->row_id[i].p, pl->row_id[i].len);
+			LIT(b, ",\"title\":");
+			put_text(b, &pl->row_title[i]);
+			if (pl->row_desc[i].len) {
+				LIT(b, ",\"description\":");
+				put_text(b, &pl->row_desc[i]);
+			}
+			jbuf_ch(b, '}');
+		}
+		LIT(b, "]}");
+	}
+	LIT(b, "]}}}");
+}
+
+void reply_id(struct jbuf *out, struct wa_str in_reply_to, unsigned seq)
+{
+	jbuf_raw(out, in_reply_to.p, in_reply_to.len);
+	jbuf_ch(out, ':');
+	jbuf_u64(out, seq);
+}
+
+wb_err_t reply_encode(struct jbuf *out, const struct reply_target *t, unsigned seq, const struct wa_reply *r,
+		      char *errstr, size_t errstr_size)
+{
+	struct rplan pl;
+	const char *api = NULL;
+	size_t len0;
+	wb_err_t err;
+
+	if (!out || !t || !r)
+		return reply_fail(errstr, errstr_size, "NULL argument");
+	if (out->oom) {
+		if (errstr && errstr_size > 0)
+			snprintf(errstr, errstr_size, "output buffer already out of memory");
+		return WB_ERR_NOMEM;
+	}
+	err = target_check(t, &api, errstr, errstr_size);
+	if (err == WB_OK)
+		err = reply_plan(&pl, r, errstr, errstr_size);
+	if (err != WB_OK)
+		return err; /* nothing written */
+
+	len0 = out->len;
+	/* reply_id is in_reply_to ":" seq, written inside one JSON string. */
+	LIT(out, "{\"reply_id\":");
+	jbuf_str(out, t->in_reply_to.p, t->in_reply_to.len);
+	if (!out->oom) {
+		out->len--; /* reopen the string */
+		jbuf_ch(out, ':');
+		jbuf_u64(out, seq);
+		jbuf_ch(out, '"');
+	}
+	LIT(out, ",\"in_reply_to\":");
+	jbuf_str(out, t->in_reply_to.p, t->in_reply_to.len);
+	LIT(out, ",\"phone\":");
+	jbuf_cstr_q(out, t->to);
+	if (t->provider == WA_PROVIDER_ACS)
+		LIT(out, ",\"provider\":\"acs\"");
+	else
+		LIT(out, ",\"provider\":\"meta\"");
+	if (t->conversation_step && t->conversation_step[0]) {
+		LIT(out, ",\"conversation_step\":");
+		jbuf_cstr_q(out, t->conversation_step);
+	}
+	LIT(out, ",\"seq\":");
+	jbuf_u64(out, seq);
+	if (t->provider == WA_PROVIDER_ACS) {
+		LIT(out, ",\"request\":{\"method\":\"POST\",\"path\":\"/messages/notifications:send?api-version=");
+		jbuf_cstr(out, api); /* a token: nothing to escape */
+		LIT(out, "\",\"body\":");
+		acs_body(out, t, r, &pl);
+	} else {
+		LIT(out, ",\"request\":{\"method\":\"POST\",\"path\":\"/");
+		jbuf_raw(out, t->business_id.p, t->business_id.len); /* a token */
+		LIT(out, "/messages\",\"body\":");
+		meta_body(out, t, r, &pl);
+	}
+	LIT(out, "}}");
+
+	if (out->oom) {
+		out->len = len0;
+		if (out->cap > 0)
+			out->p[len0] = '\0';
+		out->oom = false; /* it was clear on entry; the content is whole again */
+		if (errstr && errstr_size > 0)
+			snprintf(errstr, errstr_size, "out of memory");
+		return WB_ERR_NOMEM;
+	}
+	return WB_OK;
+}
