@@ -60,6 +60,18 @@ for t in build/test_* build/stress_*; do
 		exit 1
 	}
 done
+# the worker binary itself, on every recording (the tests above run it
+# through sh, which valgrind does not follow)
+for rec in tests/data/replay/*.jsonl; do
+	case "$rec" in *.expected.jsonl) continue ;; esac
+	echo "valgrind wabot-worker replay $(basename "$rec")"
+	valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+		./build/wabot-worker replay --input "$rec" --output /dev/null --log-level error 2>build/valgrind.log || {
+		cat build/valgrind.log
+		echo "valgrind found errors in wabot-worker replay $rec"
+		exit 1
+	}
+done
 echo "valgrind: clean"
 
 stage "fuzzing (libFuzzer, ${FUZZ_SECONDS:-60} s per target)"

@@ -21,6 +21,7 @@
 
 #include "ctx_store.h"
 #include "log.h"
+#include "test_clock.h"
 
 #define BENCH_TEMPLATES 64
 #define BENCH_KEY_SIZE 16
@@ -51,22 +52,6 @@ struct bench_thread {
 	double seconds;        /* wall clock */
 	double cpu_seconds;    /* this thread's CPU time */
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint64_t bench_rand(uint64_t *s)
 {
@@ -227,14 +212,14 @@ out:
 static void *bench_thread_main(void *p)
 {
 	struct bench_thread *b = p;
-	double t0 = now_s(), c0 = cpu_s();
+	double t0 = test_clock_s(CLOCK_MONOTONIC), c0 = test_clock_s(CLOCK_THREAD_CPUTIME_ID);
 
 	if (b->batch > 1)
 		bench_pairs_batch(b);
 	else
 		bench_pairs_single(b);
-	b->seconds = now_s() - t0;
-	b->cpu_seconds = cpu_s() - c0;
+	b->seconds = test_clock_s(CLOCK_MONOTONIC) - t0;
+	b->cpu_seconds = test_clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
 	return NULL;
 }
 
@@ -255,7 +240,7 @@ static void bench_run(ctx_store_t *cs, const struct bench_data *d, const struct 
 			.cs = cs, .d = d, .keys = o->keys, .pairs = o->pairs, .batch = batch,
 			.seed = UINT64_C(0x9e3779b97f4a7c15) * (i + 1) + (uint64_t)batch,
 		};
-	t0 = now_s();
+	t0 = test_clock_s(CLOCK_MONOTONIC);
 	for (i = 0; i < threads; i++)
 		pthread_create(&t[i], NULL, bench_thread_main, &b[i]);
 	for (i = 0; i < threads; i++) {
@@ -265,7 +250,7 @@ static void bench_run(ctx_store_t *cs, const struct bench_data *d, const struct 
 		total += b[i].pairs;
 		cpu += b[i].cpu_seconds;
 	}
-	secs = now_s() - t0;
+	secs = test_clock_s(CLOCK_MONOTONIC) - t0;
 	printf("memory store: %.0f get+put pairs/s on %u thread%s%s (%.0f ns/pair)", (double)total / secs,
 	       threads, threads == 1 ? "" : "s", label, secs * 1e9 / (double)total * threads);
 	/* CPU time per pair: what the wall clock would say on an idle machine. */
@@ -329,7 +314,7 @@ int main(int argc, char **argv)
 	}
 
 	if (o.populate) {
-		double t0 = now_s(), secs;
+		double t0 = test_clock_s(CLOCK_MONOTONIC), secs;
 		char key[BENCH_KEY_SIZE];
 		unsigned long i;
 
@@ -338,7 +323,7 @@ int main(int argc, char **argv)
 
 			ctx_store_put(cs, bench_key(key, i), d.templates[t], d.template_len[t], 0, 0, NULL);
 		}
-		secs = now_s() - t0;
+		secs = test_clock_s(CLOCK_MONOTONIC) - t0;
 		ctx_store_stats(cs, &st);
 		printf("memory store: populated %lu keys in %.2f s (%.0f puts/s); %llu entries, %.1f MiB accounted\n",
 		       o.keys, secs, (double)o.keys / secs, (unsigned long long)st.entries,

@@ -8,6 +8,11 @@
  * reply's conversation_step is checked against the cycle, so a benchmark that
  * got faster by breaking the conversation fails instead of printing.
  *
+ * It also times the stages without the reply encoding (decode + store get +
+ * flow step + store put, the issue's "decoding plus one flow step with the
+ * memory store") and decoding alone, each over the same events in a fresh
+ * store, so the cost of each part can be read off the differences.
+ *
  *   ./build/bench_pipeline [-n events] [-p phones] [-f acs|meta|mixed]
  */
 #include <stdio.h>
@@ -17,9 +22,11 @@
 #include <unistd.h>
 
 #include "ctx_store.h"
+#include "event.h"
 #include "flow.h"
 #include "log.h"
 #include "pipeline.h"
+#include "test_clock.h"
 
 static const char *const cycle_text[4] = {"Hola, quiero hacer una donaci\xc3\xb3n", "Juan P\xc3\xa9rez",
 					  "Ministerio de Educaci\xc3\xb3n", "si"};
@@ -31,13 +38,14 @@ struct bench_ctx {
 	uint64_t bad_steps;
 	uint64_t dlq;
 	int expect; /* index into cycle_step for the event being processed */
+	char want[4][64]; /* "conversation_step":"<cycle_step[i]>" */
 };
 
 static wb_err_t bench_emit(void *opaque, enum pipeline_out out, const char *key, size_t key_len, const char *value,
 			   size_t len)
 {
 	struct bench_ctx *b = opaque;
-	char want[64];
+	const char *want = b->want[b->expect];
 
 	(void)key;
 	(void)key_len;
@@ -46,7 +54,6 @@ static wb_err_t bench_emit(void *opaque, enum pipeline_out out, const char *key,
 		return WB_OK;
 	}
 	b->replies++;
-	snprintf(want, sizeof(want), "\"conversation_step\":\"%s\"", cycle_step[b->expect]);
 	/* the envelope names the step near its start */
 	if (!memmem(value, len < 400 ? len : 400, want, strlen(want)))
 		b->bad_steps++;
@@ -78,20 +85,48 @@ static int make_payload(char *buf, size_t cap, int meta, const char *phone_digit
 			(unsigned long long)seq, phone_digits, phone_digits, (unsigned long long)seq, text);
 }
 
-static double now_s(void)
+/*
+ * decode + get + step + put for every event, as pipeline.c's apply_event
+ * does but without encoding the replies (which flow_step has rendered).
+ * Returns the number of events whose step ended where the cycle says.
+ */
+static uint64_t run_core(char **payloads, size_t *lens, uint64_t n, uint64_t phones, bool decode_only)
 {
-	struct timespec ts;
+	struct ctx_store_config sc = {.backend = CTX_BACKEND_MEMORY};
+	char errstr[256];
+	ctx_store_t *cs = ctx_store_new(&sc, errstr, sizeof(errstr));
+	flow_t *flow = flow_load_default(errstr, sizeof(errstr));
+	flow_session_t *fs = flow_session_new(flow);
+	event_decoder_t *dec = event_decoder_new();
+	struct ctx_value cv;
+	uint64_t i, good = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+	ctx_value_init(&cv);
+	for (i = 0; i < n; i++) {
+		const struct wa_event *evs;
+		struct flow_result res;
+		size_t ne;
 
-static double cpu_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+		if (event_decode(dec, payloads[i], lens[i], &evs, &ne, NULL, 0) != EVENT_OK || ne != 1)
+			continue;
+		if (decode_only) {
+			good += evs[0].kind == WA_KIND_TEXT;
+			continue;
+		}
+		if (ctx_store_get(cs, evs[0].key, &cv) != WB_OK ||
+		    flow_step(fs, cv.json, cv.len, cv.found, &evs[0], 1795183391, &res) != WB_OK)
+			continue;
+		if (res.ctx_json && ctx_store_put(cs, evs[0].key, res.ctx_json, res.ctx_len, cv.found ? cv.version : 0,
+						  0, NULL) != WB_OK)
+			continue;
+		good += strcmp(res.step, cycle_step[(i / phones) % 4]) == 0;
+	}
+	ctx_value_fini(&cv);
+	event_decoder_destroy(dec);
+	flow_session_destroy(fs);
+	flow_destroy(flow);
+	ctx_store_destroy(cs);
+	return good;
 }
 
 int main(int argc, char **argv)
@@ -126,6 +161,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	n -= n % (phones * 4);
+	for (i = 0; i < 4; i++)
+		snprintf(b.want[i], sizeof(b.want[i]), "\"conversation_step\":\"%s\"", cycle_step[i]);
 	log_set_level(LOG_ERROR);
 	flow = flow_load_default(errstr, sizeof(errstr));
 	cs = ctx_store_new(&sc, errstr, sizeof(errstr));
@@ -153,8 +190,8 @@ int main(int argc, char **argv)
 		lens[i] = (size_t)len;
 		total_bytes += (size_t)len;
 	}
-	t0 = now_s();
-	c0 = cpu_s();
+	t0 = test_clock_s(CLOCK_MONOTONIC);
+	c0 = test_clock_s(CLOCK_PROCESS_CPUTIME_ID);
 	for (i = 0; i < n; i++) {
 		b.expect = (int)((i / phones) % 4);
 		if (pipeline_process(p, NULL, payloads[i], lens[i], 1795183391, bench_emit, &b) != WB_OK) {
@@ -162,13 +199,28 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	dt = now_s() - t0;
-	dc = cpu_s() - c0;
+	dt = test_clock_s(CLOCK_MONOTONIC) - t0;
+	dc = test_clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
 	printf("bench_pipeline: %llu events (%s payloads, avg %zu bytes), %llu phones, 1 thread, memory store\n",
 	       (unsigned long long)n, fmt, total_bytes / n, (unsigned long long)phones);
-	printf("  decode + store get + flow step + store put + reply encode: %.0f events/s, %.2f us/event wall, "
-	       "%.2f CPU-us/event\n",
+	printf("  whole pipeline (decode + store get + flow step + store put + reply encode):\n"
+	       "      %8.0f events/s, %.2f us/event wall, %.2f CPU-us/event\n",
 	       (double)n / dt, dt * 1e6 / (double)n, dc * 1e6 / (double)n);
+	{
+		double t1 = test_clock_s(CLOCK_MONOTONIC);
+		uint64_t good = run_core(payloads, lens, n, phones, false);
+		double d1 = test_clock_s(CLOCK_MONOTONIC) - t1, t2, d2;
+
+		t2 = test_clock_s(CLOCK_MONOTONIC);
+		(void)run_core(payloads, lens, n, phones, true);
+		d2 = test_clock_s(CLOCK_MONOTONIC) - t2;
+		printf("  decode + store get + flow step + store put (no reply encoding):\n"
+		       "      %8.0f events/s, %.2f us/event%s\n",
+		       (double)n / d1, d1 * 1e6 / (double)n, good == n ? "" : "  (WRONG STEPS)");
+		printf("  decode only:\n      %8.0f events/s, %.2f us/event\n", (double)n / d2, d2 * 1e6 / (double)n);
+		if (good != n)
+			b.bad_steps += n - good;
+	}
 	printf("  replies %llu, wrong conversation_step %llu, dead-lettered %llu\n", (unsigned long long)b.replies,
 	       (unsigned long long)b.bad_steps, (unsigned long long)b.dlq);
 	for (i = 0; i < n; i++)

@@ -10,7 +10,11 @@
  * context into the next step, and checks the result invariants: replies
  * within FLOW_MAX_REPLIES with non-empty bodies, a context that is a JSON
  * object holding conversation_step, a duplicate writing nothing.
- * Seed corpus: tests/fuzz/corpus/flow (the shipped flows and variants).
+ * An input that does not load as a flow is also tried as a stored context
+ * for the default flow (text, status and duplicate steps on it), since
+ * contexts come back from a store that anything may have written.
+ * Seed corpus: tests/fuzz/corpus/flow (the shipped flows, variants, and
+ * contexts).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,6 +36,44 @@ static void check(const struct flow_result *r)
 			abort();
 }
 
+/* data as the stored context of the default flow. */
+static void fuzz_context(const char *data, size_t size)
+{
+	static flow_t *def;
+	static flow_session_t *ds;
+	static const char *texts[] = {"si", "Juan Pérez", "ministerio de salud"};
+	struct wa_event ev;
+	struct flow_result r;
+	int i;
+
+	if (!def) {
+		char err[256];
+
+		if (!(def = flow_load_default(err, sizeof(err))) || !(ds = flow_session_new(def)))
+			abort();
+	}
+	for (i = 0; i < 5; i++) {
+		memset(&ev, 0, sizeof(ev));
+		ev.provider = WA_PROVIDER_ACS;
+		strcpy(ev.key, "+573001234567");
+		ev.id.p = i == 4 ? "e1" : (const char *[]){"e1", "e2", "e3", "st"}[i];
+		ev.id.len = 2;
+		if (i == 3) {
+			ev.kind = WA_KIND_STATUS;
+			ev.status = WA_STATUS_DELIVERED;
+			ev.ref_message_id.p = "m";
+			ev.ref_message_id.len = 1;
+		} else {
+			ev.kind = WA_KIND_TEXT;
+			ev.text.p = texts[i % 3];
+			ev.text.len = strlen(texts[i % 3]);
+		}
+		if (flow_step(ds, data, size, true, &ev, 1795000000, &r) != WB_OK)
+			abort();
+		check(&r);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char ctx[1 << 16];
@@ -48,6 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!f) {
 		if (err[0] != '$')
 			abort();
+		fuzz_context((const char *)data, size);
 		return 0;
 	}
 	if (!flow_name(f) || !flow_name(f)[0])
