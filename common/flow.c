@@ -89,8 +89,9 @@
  * older entries lose "s" and "r" (a duplicate of one is still recognised,
  * but gets no replies). Why not store the replies' text, which would
  * survive a flow change: the benchmark conversation's contexts grew from
- * 0.74 KB to 1.7 KB, and parsing the context (json.c, ~1.5 ns a byte here)
- * is the largest cost of a step: 4.7 us against 3.3 us per step, measured.
+ * 0.74 KB to 1.7 KB, and parsing the context (json.c, ~2 ns a byte here)
+ * is the largest cost of a step: 4.7 us against 3.5 us per step, measured
+ * with otherwise equal code (tests/bench/bench_flow_step.c, "cycle").
  * Status events are not listed in "recent" (three per reply would push
  * message ids out); a status whose id is delivery.event_id is a duplicate,
  * and one ranking below the stored status of the same message (sent <
@@ -126,7 +127,7 @@
 
 #define FLOW_MAX_FILE (1024 * 1024)  /* bytes of a flow file */
 #define FLOW_MAX_STEPS 256
-#define FLOW_MAX_INTENTS 64
+#define FLOW_MAX_INTENTS 61           /* + 3 commands: one 64-bit keyword mask */
 #define FLOW_MAX_FIELDS 64
 #define FLOW_MAX_WORDS 256           /* keywords + phrases of one matcher */
 #define FLOW_MAX_WORD_BYTES 200      /* one keyword or phrase, raw */
@@ -154,6 +155,15 @@ struct words {
 	uint32_t *len;
 	unsigned n;
 	unsigned nkw;    /* the first nkw are single words (keywords) */
+	unsigned mid1;   /* 1 + bit of this matcher in the keyword table; 0: not there */
+};
+
+/* The keywords of every intent and command in one hash table, so a
+ * message's words are looked up once instead of each matcher scanning them. */
+struct kw_ent {
+	const char *w;   /* NULL: empty slot */
+	uint32_t len;
+	uint64_t mask;   /* matchers having it: bit = mid1 - 1 */
 };
 
 /* A template: literal text with placeholders cut out. seg[] lists the pieces
@@ -295,6 +305,8 @@ struct flow {
 	struct treply **tr;     /* every reply template, by id */
 	unsigned ntr;
 	unsigned max_vals;      /* most placeholders of one reply */
+	struct kw_ent *kw;      /* open addressing, kw_mask + 1 slots */
+	uint32_t kw_mask;
 	bool is_slot[FLOW_MAX_FIELDS]; /* field i is some step's slot */
 };
 
@@ -1695,10 +1707,61 @@ static bool ld_prep_reply(struct ld *ld, struct treply *r)
 	return true;
 }
 
+static uint32_t kw_hash(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h;
+}
+
+static bool kw_add(flow_t *f, struct words *w, unsigned bit)
+{
+	unsigned i;
+
+	w->mid1 = bit + 1;
+	for (i = 0; i < w->nkw; i++) {
+		uint32_t h = kw_hash(w->w[i], w->len[i]) & f->kw_mask;
+
+		while (f->kw[h].w && !(f->kw[h].len == w->len[i] && memcmp(f->kw[h].w, w->w[i], w->len[i]) == 0))
+			h = (h + 1) & f->kw_mask;
+		f->kw[h].w = w->w[i];
+		f->kw[h].len = w->len[i];
+		f->kw[h].mask |= (uint64_t)1 << bit;
+	}
+	return true;
+}
+
+/* Builds the keyword table: intents take bits 0.., the commands 61-63. */
+static bool ld_keywords(struct ld *ld)
+{
+	flow_t *f = ld->f;
+	unsigned i, n = f->cancel.m.nkw + f->restart.m.nkw + f->help.m.nkw, size = 16;
+
+	for (i = 0; i < f->nintents; i++)
+		n += f->intents[i].m.nkw;
+	while (size < 2 * n)
+		size *= 2;
+	if (!(f->kw = pool_alloc(f, size * sizeof(*f->kw))))
+		return ld_nomem(ld);
+	f->kw_mask = size - 1;
+	for (i = 0; i < f->nintents; i++)
+		kw_add(f, &f->intents[i].m, i);
+	kw_add(f, &f->cancel.m, 61);
+	kw_add(f, &f->restart.m, 62);
+	kw_add(f, &f->help.m, 63);
+	return true;
+}
+
 static bool ld_prep(struct ld *ld)
 {
 	flow_t *f = ld->f;
 	unsigned i, k;
+
+	if (!ld_keywords(ld))
+		return false;
 
 	if (!(f->name_json = ld_escape(ld, f->name, f->name_len, true, &f->name_json_len)))
 		return false;
@@ -1905,19 +1968,22 @@ static bool has_phrase(const char *f, size_t flen, const char *w, size_t wlen, b
 struct word_index {
 	unsigned n;
 	bool more;       /* the text has more words than indexed */
+	uint64_t hits;   /* keyword-table matchers some indexed word names */
 	uint32_t off[FLOW_INDEX_WORDS];
 	uint32_t len[FLOW_INDEX_WORDS];
 };
 
-static void index_words(struct word_index *wi, const char *f, size_t flen)
+static void index_words(const flow_t *fl, struct word_index *wi, const char *f, size_t flen)
 {
 	size_t i = 0;
 
 	wi->n = 0;
 	wi->more = false;
+	wi->hits = 0;
 	while (i < flen) {
 		const char *sp = memchr(f + i, ' ', flen - i);
 		size_t e = sp ? (size_t)(sp - f) : flen;
+		uint32_t h = kw_hash(f + i, e - i) & fl->kw_mask;
 
 		if (wi->n == FLOW_INDEX_WORDS) {
 			wi->more = true;
@@ -1925,6 +1991,12 @@ static void index_words(struct word_index *wi, const char *f, size_t flen)
 		}
 		wi->off[wi->n] = (uint32_t)i;
 		wi->len[wi->n++] = (uint32_t)(e - i);
+		for (; fl->kw[h].w; h = (h + 1) & fl->kw_mask) {
+			if (fl->kw[h].len == e - i && memcmp(fl->kw[h].w, f + i, e - i) == 0) {
+				wi->hits |= fl->kw[h].mask;
+				break;
+			}
+		}
 		i = e + 1;
 	}
 }
@@ -1934,9 +2006,14 @@ static void index_words(struct word_index *wi, const char *f, size_t flen)
  * first), phrases searched. */
 static bool words_any(const struct word_index *wi, const struct words *w, const char *f, size_t flen)
 {
-	unsigned i, k;
+	unsigned i = 0, k;
 
-	for (i = 0; i < w->nkw; i++) {
+	if (w->mid1 && !wi->more) {
+		if (wi->hits >> (w->mid1 - 1) & 1)
+			return true;
+		i = w->nkw; /* keywords done: only phrases left */
+	}
+	for (; i < w->nkw; i++) {
 		uint32_t l = w->len[i];
 
 		for (k = 0; k < wi->n; k++)
@@ -2850,7 +2927,7 @@ static void on_message(flow_session_t *s, const struct wa_str *id, const char *t
 		s->fold_cap = cap;
 	}
 	flen = utf8_fold(t, tlen, s->fold, s->fold_cap);
-	index_words(&s->wi, s->fold, flen);
+	index_words(f, &s->wi, s->fold, flen);
 
 	/* 2. reply ids */
 	if (id && id->len) {

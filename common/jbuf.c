@@ -195,6 +195,61 @@ static size_t jb_escape(unsigned char c, char e[6])
 	}
 }
 
+/*
+ * Length of the longest prefix of s that jbuf_str copies as it is: printable
+ * ASCII other than '"' and '\\', and well-formed UTF-8 other than U+2028 and
+ * U+2029. Blocks of 16 bytes are checked with SSE2, their multi-byte
+ * sequences validated in place, without a pass per byte.
+ */
+static size_t jb_plain_prefix(const unsigned char *s, size_t len)
+{
+	size_t i = 0, k, bad;
+
+	for (;;) {
+#if defined(__SSE2__)
+		while (i + 16 <= len) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+			unsigned hi = (unsigned)_mm_movemask_epi8(v);
+			unsigned sp = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+									    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')))) |
+				      ((unsigned)_mm_movemask_epi8(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20))) & ~hi);
+			unsigned lim = sp ? (unsigned)__builtin_ctz(sp) : 16u;
+			unsigned hm = hi & ((1u << lim) - 1u);
+			size_t next = i + 16;
+
+			while (hm) {
+				unsigned p = (unsigned)__builtin_ctz(hm);
+				const unsigned char *q = s + i + p;
+
+				k = jb_utf8_len(q, len - i - p, &bad);
+				if (k == 0 || (k == 3 && q[0] == 0xe2 && q[1] == 0x80 && (q[2] & 0xfe) == 0xa8))
+					return i + p;
+				if (p + k >= 16) {
+					next = i + p + k;
+					break;
+				}
+				hm &= ~(((1u << k) - 1u) << p);
+			}
+			if (sp)
+				return i + lim;
+			i = next;
+		}
+#endif
+		if (i >= len)
+			return len;
+		if (s[i] < 0x80) {
+			if (jb_class[s[i]] != JB_PLAIN)
+				return i;
+			i++;
+			continue;
+		}
+		k = jb_utf8_len(s + i, len - i, &bad);
+		if (k == 0 || (k == 3 && s[i] == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] & 0xfe) == 0xa8))
+			return i;
+		i += k;
+	}
+}
+
 void jbuf_str(struct jbuf *b, const char *str, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)str;
@@ -207,6 +262,19 @@ void jbuf_str(struct jbuf *b, const char *str, size_t len)
 	}
 	if (!jbuf_reserve(b, len + 2))
 		return;
+	i = jb_plain_prefix(s, len);
+	if (i == len) {
+		/* the common case: nothing to escape or replace */
+		char *o = b->p + b->len;
+
+		o[0] = '"';
+		if (len)
+			memcpy(o + 1, s, len);
+		o[len + 1] = '"';
+		o[len + 2] = '\0';
+		b->len += len + 2;
+		return;
+	}
 	b->p[b->len++] = '"';
 	b->p[b->len] = '\0';
 	while (i < len) {

@@ -52,67 +52,29 @@ const char *json_error_str(enum json_error e)
 	return "unknown error";
 }
 
-/* Parser state for one json_parse() call. */
-struct jp {
-	const unsigned char *s;
-	size_t len;
-	size_t pos;
-	struct json_doc *d;
-	uint32_t max_tokens;
-};
-
-static enum json_error jp_fail(struct jp *p, enum json_error e)
+/*
+ * Grows the token array so that at least one more token fits, within
+ * max_tokens. On success *toks and *lim are the new array and the number of
+ * tokens it may hold.
+ */
+static enum json_error jp_grow(struct json_doc *d, uint32_t max_tokens, struct json_tok **toks, uint32_t *lim)
 {
-	p->d->err = e;
-	p->d->err_offset = p->pos;
-	p->d->ntoks = 0;
-	return e;
-}
+	uint32_t ncap;
+	struct json_tok *nt;
 
-static inline void jp_skip_ws(struct jp *p)
-{
-	while (p->pos < p->len) {
-		unsigned char c = p->s[p->pos];
-
-		if (c != ' ' && c != '\n' && c != '\r' && c != '\t')
-			break;
-		p->pos++;
-	}
-}
-
-/* Appends a token; JSON_NONE when the array cannot grow or the limit is hit
- * (the error is left in *e). */
-static uint32_t jp_tok(struct jp *p, enum json_type type, size_t start, enum json_error *e)
-{
-	struct json_doc *d = p->d;
-	struct json_tok *t;
-
-	if (d->ntoks >= p->max_tokens) {
-		*e = JSON_E_TOO_BIG;
-		return JSON_NONE;
-	}
-	if (d->ntoks == d->cap) {
-		uint32_t ncap = d->cap ? d->cap * 2 : 64;
-		struct json_tok *nt;
-
-		if (ncap > p->max_tokens)
-			ncap = p->max_tokens;
-		nt = realloc(d->toks, (size_t)ncap * sizeof(*nt));
-		if (!nt) {
-			*e = JSON_E_NOMEM;
-			return JSON_NONE;
-		}
-		d->toks = nt;
-		d->cap = ncap;
-	}
-	t = &d->toks[d->ntoks];
-	t->type = (uint8_t)type;
-	t->flags = 0;
-	t->start = (uint32_t)start;
-	t->len = 0;
-	t->count = 0;
-	t->next = d->ntoks + 1;
-	return d->ntoks++;
+	if (d->cap >= max_tokens)
+		return JSON_E_TOO_BIG;
+	ncap = d->cap ? (d->cap > UINT32_MAX / 2 ? UINT32_MAX : d->cap * 2) : 64;
+	if (ncap > max_tokens)
+		ncap = max_tokens;
+	nt = realloc(d->toks, (size_t)ncap * sizeof(*nt));
+	if (!nt)
+		return JSON_E_NOMEM;
+	d->toks = nt;
+	d->cap = ncap;
+	*toks = nt;
+	*lim = ncap;
+	return JSON_OK;
 }
 
 static inline int hexval(unsigned char c)
@@ -174,13 +136,12 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 }
 
 /*
- * Scans a string whose opening quote is at p->pos - 1. On success p->pos is
+ * Scans a string whose opening quote is at *ip - 1. On success *ip is
  * just past the closing quote and *escaped tells whether a backslash occurred.
  */
-static enum json_error jp_string(struct jp *p, bool *escaped)
+static inline enum json_error jp_string(const unsigned char *s, size_t n, size_t *ip, bool *escaped)
 {
-	const unsigned char *s = p->s;
-	size_t n = p->len, i = p->pos;
+	size_t i = *ip;
 
 	*escaped = false;
 	for (;;) {
@@ -203,19 +164,19 @@ static enum json_error jp_string(struct jp *p, bool *escaped)
 		}
 #endif
 		if (i >= n) {
-			p->pos = i;
+			*ip = i;
 			return JSON_E_SYNTAX; /* unterminated */
 		}
 		unsigned char c = s[i];
 
 		if (c == '"') {
-			p->pos = i + 1;
+			*ip = i + 1;
 			return JSON_OK;
 		}
 		if (c == '\\') {
 			*escaped = true;
 			if (i + 1 >= n) {
-				p->pos = i;
+				*ip = i;
 				return JSON_E_SYNTAX;
 			}
 			c = s[i + 1];
@@ -223,11 +184,11 @@ static enum json_error jp_string(struct jp *p, bool *escaped)
 				long cp;
 
 				if (i + 6 > n || (cp = hex4(s + i + 2)) < 0) {
-					p->pos = i;
+					*ip = i;
 					return JSON_E_SYNTAX;
 				}
 				if (cp >= 0xDC00 && cp <= 0xDFFF) {
-					p->pos = i;
+					*ip = i;
 					return JSON_E_UTF8; /* lone low surrogate */
 				}
 				if (cp >= 0xD800 && cp <= 0xDBFF) {
@@ -235,7 +196,7 @@ static enum json_error jp_string(struct jp *p, bool *escaped)
 
 					if (i + 12 > n || s[i + 6] != '\\' || s[i + 7] != 'u' ||
 					    (lo = hex4(s + i + 8)) < 0 || lo < 0xDC00 || lo > 0xDFFF) {
-						p->pos = i;
+						*ip = i;
 						return JSON_E_UTF8; /* high surrogate without its pair */
 					}
 					i += 12;
@@ -249,11 +210,11 @@ static enum json_error jp_string(struct jp *p, bool *escaped)
 				i += 2;
 				continue;
 			}
-			p->pos = i;
+			*ip = i;
 			return JSON_E_SYNTAX;
 		}
 		if (c < 0x20) {
-			p->pos = i;
+			*ip = i;
 			return JSON_E_SYNTAX; /* raw control character */
 		}
 		if (c < 0x80) {
@@ -263,7 +224,7 @@ static enum json_error jp_string(struct jp *p, bool *escaped)
 		size_t k = utf8_seq(s + i, n - i);
 
 		if (k == 0) {
-			p->pos = i;
+			*ip = i;
 			return JSON_E_UTF8;
 		}
 		i += k;
@@ -275,11 +236,10 @@ static inline bool is_digit(unsigned char c)
 	return c >= '0' && c <= '9';
 }
 
-/* Scans a number starting at p->pos (RFC 8259 grammar). */
-static enum json_error jp_number(struct jp *p)
+/* Scans a number starting at *ip (RFC 8259 grammar). */
+static inline enum json_error jp_number(const unsigned char *s, size_t n, size_t *ip)
 {
-	const unsigned char *s = p->s;
-	size_t n = p->len, i = p->pos;
+	size_t i = *ip;
 
 	if (i < n && s[i] == '-')
 		i++;
@@ -309,10 +269,10 @@ static enum json_error jp_number(struct jp *p)
 		while (i < n && is_digit(s[i]))
 			i++;
 	}
-	p->pos = i;
+	*ip = i;
 	return JSON_OK;
 bad:
-	p->pos = i;
+	*ip = i;
 	return JSON_E_SYNTAX;
 }
 
@@ -320,149 +280,172 @@ enum json_error json_parse(struct json_doc *d, const char *text, size_t len, con
 {
 	size_t max_bytes = lim && lim->max_bytes ? lim->max_bytes : JSON_DEFAULT_MAX_BYTES;
 	unsigned max_depth = lim && lim->max_depth ? lim->max_depth : JSON_DEFAULT_MAX_DEPTH;
+	uint32_t max_tokens = lim && lim->max_tokens ? lim->max_tokens : JSON_DEFAULT_MAX_TOKENS;
+	const unsigned char *s = (const unsigned char *)text;
 	uint32_t stack[JSON_HARD_MAX_DEPTH];
 	unsigned depth = 0;
-	struct jp p;
+	bool in_obj = false;       /* the innermost open container is an object */
+	struct json_tok *toks = d->toks;
+	uint32_t nt = 0, tlim, t;
+	size_t i = 0, n = len;
 	enum json_error e = JSON_OK;
+	unsigned char c;
+	bool esc;
 
 	if (max_bytes > JSON_HARD_MAX_BYTES)
 		max_bytes = JSON_HARD_MAX_BYTES;
 	if (max_depth > JSON_HARD_MAX_DEPTH)
 		max_depth = JSON_HARD_MAX_DEPTH;
-	p.s = (const unsigned char *)text;
-	p.len = len;
-	p.pos = 0;
-	p.d = d;
-	p.max_tokens = lim && lim->max_tokens ? lim->max_tokens : JSON_DEFAULT_MAX_TOKENS;
+	tlim = d->cap < max_tokens ? d->cap : max_tokens;
 	d->text = text;
 	d->text_len = len;
 	d->ntoks = 0;
 	d->err = JSON_OK;
 	d->err_offset = 0;
-	if (len > max_bytes)
-		return jp_fail(&p, JSON_E_TOO_BIG);
-	if (!text && len)
-		return jp_fail(&p, JSON_E_SYNTAX);
+	if (len > max_bytes) {
+		e = JSON_E_TOO_BIG;
+		goto fail;
+	}
+	if (!text && len) {
+		e = JSON_E_SYNTAX;
+		goto fail;
+	}
+
+/* Appends a token of type ty starting at byte st; t is its index. */
+#define JP_PUSH(ty, st)                                                                                            \
+	do {                                                                                                       \
+		if (nt >= tlim && (e = jp_grow(d, max_tokens, &toks, &tlim)) != JSON_OK)                          \
+			goto fail;                                                                                 \
+		t = nt++;                                                                                          \
+		toks[t].type = (uint8_t)(ty);                                                                      \
+		toks[t].flags = 0;                                                                                 \
+		toks[t].start = (uint32_t)(st);                                                                    \
+		toks[t].len = 0;                                                                                   \
+		toks[t].count = 0;                                                                                 \
+		toks[t].next = nt;                                                                                 \
+	} while (0)
+#define JP_WS()                                                                                                    \
+	while (i < n && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t'))                         \
+		i++
+#define JP_FAIL(err)                                                                                               \
+	do {                                                                                                       \
+		e = (err);                                                                                         \
+		goto fail;                                                                                         \
+	} while (0)
 
 	/*
 	 * The loop parses one value per turn, then consumes what may follow it
 	 * (',' or a closing bracket), so at the top of each turn a value is due.
 	 */
 	for (;;) {
-		uint32_t t;
-		unsigned char c;
-
-		jp_skip_ws(&p);
-		if (p.pos >= p.len)
-			return jp_fail(&p, JSON_E_SYNTAX);
-		c = p.s[p.pos];
+		JP_WS();
+		if (i >= n)
+			JP_FAIL(JSON_E_SYNTAX);
+		c = s[i];
 
 		/* In an object a value is preceded by its key and a colon. */
-		if (depth && d->toks[stack[depth - 1]].type == JSON_OBJECT) {
-			bool esc;
-
+		if (in_obj) {
 			if (c != '"')
-				return jp_fail(&p, JSON_E_SYNTAX);
-			t = jp_tok(&p, JSON_STRING, p.pos + 1, &e);
-			if (t == JSON_NONE)
-				return jp_fail(&p, e);
-			p.pos++;
-			if ((e = jp_string(&p, &esc)) != JSON_OK)
-				return jp_fail(&p, e);
-			d->toks[t].len = (uint32_t)(p.pos - 1 - d->toks[t].start);
-			d->toks[t].flags = esc ? JSON_TOK_ESCAPED : 0;
-			d->toks[stack[depth - 1]].count++;
-			jp_skip_ws(&p);
-			if (p.pos >= p.len || p.s[p.pos] != ':')
-				return jp_fail(&p, JSON_E_SYNTAX);
-			p.pos++;
-			jp_skip_ws(&p);
-			if (p.pos >= p.len)
-				return jp_fail(&p, JSON_E_SYNTAX);
-			c = p.s[p.pos];
+				JP_FAIL(JSON_E_SYNTAX);
+			JP_PUSH(JSON_STRING, i + 1);
+			i++;
+			if ((e = jp_string(s, n, &i, &esc)) != JSON_OK)
+				goto fail;
+			toks[t].len = (uint32_t)(i - 1 - toks[t].start);
+			toks[t].flags = esc ? JSON_TOK_ESCAPED : 0;
+			toks[stack[depth - 1]].count++;
+			JP_WS();
+			if (i >= n || s[i] != ':')
+				JP_FAIL(JSON_E_SYNTAX);
+			i++;
+			JP_WS();
+			if (i >= n)
+				JP_FAIL(JSON_E_SYNTAX);
+			c = s[i];
 		} else if (depth) {
-			d->toks[stack[depth - 1]].count++;
+			toks[stack[depth - 1]].count++;
 		}
 
 		switch (c) {
 		case '{':
 		case '[':
 			if (depth >= max_depth)
-				return jp_fail(&p, JSON_E_DEPTH);
-			t = jp_tok(&p, c == '{' ? JSON_OBJECT : JSON_ARRAY, p.pos, &e);
-			if (t == JSON_NONE)
-				return jp_fail(&p, e);
+				JP_FAIL(JSON_E_DEPTH);
+			JP_PUSH(c == '{' ? JSON_OBJECT : JSON_ARRAY, i);
 			stack[depth++] = t;
-			p.pos++;
-			jp_skip_ws(&p);
+			in_obj = c == '{';
+			i++;
+			JP_WS();
 			/* An empty container closes at once; otherwise a value is due. */
-			if (p.pos < p.len && p.s[p.pos] == (c == '{' ? '}' : ']'))
+			if (i < n && s[i] == (c == '{' ? '}' : ']'))
 				goto close;
 			continue;
-		case '"': {
-			bool esc;
-
-			t = jp_tok(&p, JSON_STRING, p.pos + 1, &e);
-			if (t == JSON_NONE)
-				return jp_fail(&p, e);
-			p.pos++;
-			if ((e = jp_string(&p, &esc)) != JSON_OK)
-				return jp_fail(&p, e);
-			d->toks[t].len = (uint32_t)(p.pos - 1 - d->toks[t].start);
-			d->toks[t].flags = esc ? JSON_TOK_ESCAPED : 0;
+		case '"':
+			JP_PUSH(JSON_STRING, i + 1);
+			i++;
+			if ((e = jp_string(s, n, &i, &esc)) != JSON_OK)
+				goto fail;
+			toks[t].len = (uint32_t)(i - 1 - toks[t].start);
+			toks[t].flags = esc ? JSON_TOK_ESCAPED : 0;
 			break;
-		}
 		case 't':
 		case 'f':
 		case 'n': {
 			const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
 			size_t ll = c == 'f' ? 5 : 4;
 
-			if (p.len - p.pos < ll || memcmp(p.s + p.pos, lit, ll) != 0)
-				return jp_fail(&p, JSON_E_SYNTAX);
-			t = jp_tok(&p, c == 't' ? JSON_TRUE : c == 'f' ? JSON_FALSE : JSON_NULL, p.pos, &e);
-			if (t == JSON_NONE)
-				return jp_fail(&p, e);
-			d->toks[t].len = (uint32_t)ll;
-			p.pos += ll;
+			if (n - i < ll || memcmp(s + i, lit, ll) != 0)
+				JP_FAIL(JSON_E_SYNTAX);
+			JP_PUSH(c == 't' ? JSON_TRUE : c == 'f' ? JSON_FALSE : JSON_NULL, i);
+			toks[t].len = (uint32_t)ll;
+			i += ll;
 			break;
 		}
 		default:
 			if (c != '-' && !is_digit(c))
-				return jp_fail(&p, JSON_E_SYNTAX);
-			t = jp_tok(&p, JSON_NUMBER, p.pos, &e);
-			if (t == JSON_NONE)
-				return jp_fail(&p, e);
-			if ((e = jp_number(&p)) != JSON_OK)
-				return jp_fail(&p, e);
-			d->toks[t].len = (uint32_t)(p.pos - d->toks[t].start);
+				JP_FAIL(JSON_E_SYNTAX);
+			JP_PUSH(JSON_NUMBER, i);
+			if ((e = jp_number(s, n, &i)) != JSON_OK)
+				goto fail;
+			toks[t].len = (uint32_t)(i - toks[t].start);
 			break;
 		}
 
 		/* A value is complete: what follows it? */
 		for (;;) {
-			jp_skip_ws(&p);
+			JP_WS();
 			if (depth == 0) {
-				if (p.pos != p.len)
-					return jp_fail(&p, JSON_E_SYNTAX);
+				if (i != n)
+					JP_FAIL(JSON_E_SYNTAX);
+				d->ntoks = nt;
 				return JSON_OK;
 			}
-			if (p.pos >= p.len)
-				return jp_fail(&p, JSON_E_SYNTAX);
-			c = p.s[p.pos];
+			if (i >= n)
+				JP_FAIL(JSON_E_SYNTAX);
+			c = s[i];
 			if (c == ',') {
-				p.pos++;
+				i++;
 				break; /* the next value (or key) */
 			}
-			if (c != (d->toks[stack[depth - 1]].type == JSON_OBJECT ? '}' : ']'))
-				return jp_fail(&p, JSON_E_SYNTAX);
+			if (c != (in_obj ? '}' : ']'))
+				JP_FAIL(JSON_E_SYNTAX);
 close:
 			t = stack[--depth];
-			p.pos++;
-			d->toks[t].len = (uint32_t)(p.pos - d->toks[t].start);
-			d->toks[t].next = d->ntoks;
+			i++;
+			toks[t].len = (uint32_t)(i - toks[t].start);
+			toks[t].next = nt;
+			in_obj = depth && toks[stack[depth - 1]].type == JSON_OBJECT;
 		}
 	}
+#undef JP_PUSH
+#undef JP_WS
+#undef JP_FAIL
+
+fail:
+	d->err = e;
+	d->err_offset = i;
+	d->ntoks = 0;
+	return e;
 }
 
 uint32_t json_first(const struct json_doc *d, uint32_t t)

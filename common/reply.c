@@ -17,6 +17,7 @@
 #include "reply.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -266,7 +267,13 @@ static wb_err_t plan_list(struct rplan *pl, const struct wa_reply *r, char *errs
 
 static wb_err_t reply_plan(struct rplan *pl, const struct wa_reply *r, char *errstr, size_t errstr_size)
 {
-	memset(pl, 0, sizeof *pl);
+	/* Only the fields before the arrays need clearing: every array entry
+	 * is written before it is read (indexes below nbuttons, nsections,
+	 * nrows). */
+	memset(pl, 0, offsetof(struct rplan, button_id));
+	pl->list_button = (struct rview){0};
+	pl->nsections = 0;
+	pl->nrows = 0;
 	switch (r->kind) {
 	case REPLY_TEXT:
 		pl->body = text_view(r->body, REPLY_LIMIT_TEXT);

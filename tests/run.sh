@@ -38,6 +38,7 @@ ctest --test-dir build --output-on-failure
 stage "AddressSanitizer + UndefinedBehaviorSanitizer"
 build build-asan -DCMAKE_BUILD_TYPE=Debug -DWB_SANITIZE=address
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	LSAN_OPTIONS="suppressions=$top/tests/lsan.supp:print_suppressions=0" \
 	ctest --test-dir build-asan --output-on-failure
 
 stage "ThreadSanitizer"

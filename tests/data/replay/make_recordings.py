@@ -268,10 +268,18 @@ def malformed():
     t.write("malformed.jsonl")
 
 
+def bsuid_only(ev):
+    """A user who hides the phone number: ACS sends from "" and the
+    business-scoped user id, which becomes the conversation key."""
+    ev["data"]["from"] = ""
+    ev["data"]["fromBSUID"] = "CO.1520394857610293847"
+    return ev
+
+
 def plain():
     """Plain event payloads, one per line (no kcat wrapper): the same
     conversation shapes through the three envelope kinds, plus help and
-    restart commands."""
+    restart commands, and a user known only by a BSUID."""
     ts = T0
     lines = [
         [acs_eg(JUAN, ts, "text", "hola")],
@@ -290,6 +298,8 @@ def plain():
         [acs_eg(JUAN, ts + 13, "text", "tal vez")],
         [acs_eg(JUAN, ts + 14, "text", "Sí")],
         [acs_eg(JUAN, ts + 15, "text", "quiero donar")],
+        [bsuid_only(acs_eg("", ts + 16, "text", "quiero donar"))],
+        [bsuid_only(acs_eg("", ts + 17, "text", "Lucía Torres"))],
     ]
     with open(os.path.join(OUT, "plain.jsonl"), "w", encoding="utf-8") as f:
         for p in lines:
