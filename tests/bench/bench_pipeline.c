@@ -25,27 +25,21 @@
 #include "event.h"
 #include "flow.h"
 #include "log.h"
+#include "payloads.h"
 #include "pipeline.h"
 #include "test_clock.h"
-
-static const char *const cycle_text[4] = {"Hola, quiero hacer una donaci\xc3\xb3n", "Juan P\xc3\xa9rez",
-					  "Ministerio de Educaci\xc3\xb3n", "si"};
-static const char *const cycle_step[4] = {"waiting_for_name", "waiting_for_ministry", "waiting_for_confirmation",
-					  "completed"};
 
 struct bench_ctx {
 	uint64_t replies;
 	uint64_t bad_steps;
 	uint64_t dlq;
-	int expect; /* index into cycle_step for the event being processed */
-	char want[4][64]; /* "conversation_step":"<cycle_step[i]>" */
+	int expect; /* index into payload_cycle_step for the event being processed */
 };
 
 static wb_err_t bench_emit(void *opaque, enum pipeline_out out, const char *key, size_t key_len, const char *value,
 			   size_t len)
 {
 	struct bench_ctx *b = opaque;
-	const char *want = b->want[b->expect];
 
 	(void)key;
 	(void)key_len;
@@ -54,35 +48,9 @@ static wb_err_t bench_emit(void *opaque, enum pipeline_out out, const char *key,
 		return WB_OK;
 	}
 	b->replies++;
-	/* the envelope names the step near its start */
-	if (!memmem(value, len < 400 ? len : 400, want, strlen(want)))
+	if (!payload_reply_has_step(value, len, payload_cycle_step[b->expect]))
 		b->bad_steps++;
 	return WB_OK;
-}
-
-/* One compact event payload like the providers send. */
-static int make_payload(char *buf, size_t cap, int meta, const char *phone_digits, uint64_t seq, const char *text)
-{
-	if (meta)
-		return snprintf(buf, cap,
-				"{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"102938475610293\","
-				"\"changes\":[{\"value\":{\"messaging_product\":\"whatsapp\",\"metadata\":{"
-				"\"display_phone_number\":\"573209990001\",\"phone_number_id\":\"109283746501928\"},"
-				"\"contacts\":[{\"profile\":{\"name\":\"Juan\"},\"wa_id\":\"%s\"}],\"messages\":[{"
-				"\"from\":\"%s\",\"id\":\"wamid.HBgMNTczMDAxMjM0NTY3FQIAEhgU%016llx\",\"timestamp\":"
-				"\"1795183391\",\"text\":{\"body\":\"%s\"},\"type\":\"text\"}]},\"field\":\"messages\"}]}]}",
-				phone_digits, phone_digits, (unsigned long long)seq, text);
-	return snprintf(buf, cap,
-			"[{\"id\":\"%08llx-1f2e-4d3c-8b4a-59687a6b7c8d\",\"topic\":\"/subscriptions/5a1b2c3d-0000-4000-"
-			"8000-000000000001/resourceGroups/rg-donaciones/providers/Microsoft.Communication/"
-			"communicationServices/acs-donaciones\",\"subject\":\"advancedMessage/sender/%s/recipient/"
-			"2f61ca04-0698-4593-be4f-58dfe3d8e392\",\"data\":{\"channelType\":\"whatsapp\",\"from\":\"%s\","
-			"\"to\":\"2f61ca04-0698-4593-be4f-58dfe3d8e392\",\"receivedTimestamp\":"
-			"\"2026-11-20T14:03:11+00:00\",\"messageId\":\"4a3769ff-6d2c-4a8e-9c1e-%012llx\","
-			"\"messageType\":\"text\",\"content\":\"%s\"},\"eventType\":"
-			"\"Microsoft.Communication.AdvancedMessageReceived\",\"dataVersion\":\"1.0\","
-			"\"metadataVersion\":\"1\",\"eventTime\":\"2026-11-20T14:03:12.4817733Z\"}]",
-			(unsigned long long)seq, phone_digits, phone_digits, (unsigned long long)seq, text);
 }
 
 /*
@@ -119,7 +87,7 @@ static uint64_t run_core(char **payloads, size_t *lens, uint64_t n, uint64_t pho
 		if (res.ctx_json && ctx_store_put(cs, evs[0].key, res.ctx_json, res.ctx_len, cv.found ? cv.version : 0,
 						  0, NULL) != WB_OK)
 			continue;
-		good += strcmp(res.step, cycle_step[(i / phones) % 4]) == 0;
+		good += strcmp(res.step, payload_cycle_step[(i / phones) % 4]) == 0;
 	}
 	ctx_value_fini(&cv);
 	event_decoder_destroy(dec);
@@ -161,8 +129,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	n -= n % (phones * 4);
-	for (i = 0; i < 4; i++)
-		snprintf(b.want[i], sizeof(b.want[i]), "\"conversation_step\":\"%s\"", cycle_step[i]);
 	log_set_level(LOG_ERROR);
 	flow = flow_load_default(errstr, sizeof(errstr));
 	cs = ctx_store_new(&sc, errstr, sizeof(errstr));
@@ -184,7 +150,7 @@ int main(int argc, char **argv)
 		int len;
 
 		snprintf(digits, sizeof(digits), "57300%07llu", (unsigned long long)phone);
-		len = make_payload(buf, sizeof(buf), meta, digits, i, cycle_text[round % 4]);
+		len = payload_text(buf, sizeof(buf), meta, digits, i, payload_cycle_text[round % 4]);
 		payloads[i] = malloc((size_t)len + 1);
 		memcpy(payloads[i], buf, (size_t)len + 1);
 		lens[i] = (size_t)len;
