@@ -297,8 +297,9 @@ static bool replay_record(struct replay *r, const char *line, size_t len, struct
 			src->key_len = kl;
 		}
 	}
-	/* topic is left NULL: the strings above borrow d, which the pipeline's
-	 * callback reuses; the configured inbound topic is used instead. */
+	/* src->topic stays NULL: the caller names the configured inbound
+	 * topic (key and payload were copied out of d above, because the
+	 * output callback reuses d). */
 	return true;
 }
 
