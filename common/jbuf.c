@@ -18,6 +18,8 @@
 #include <emmintrin.h>
 #endif
 
+#include "utf8.h"
+
 /* First allocation: enough for most keys and short envelopes. */
 #define JBUF_MIN_CAP 256
 
@@ -127,50 +129,6 @@ static const unsigned char jb_class[256] = {
 #undef JB_R16
 #undef JB_R4
 
-/*
- * Length of the well-formed UTF-8 sequence (Unicode 15, table 3-7) that
- * starts s[0] >= 0x80, n >= 1 bytes available; 0 when it is ill-formed, with
- * *bad = the length of its maximal subpart (>= 1), which becomes one U+FFFD
- * (the W3C/WHATWG "maximal subpart" practice). This rejects overlongs (C0,
- * C1, E0 80-9F, F0 80-8F), surrogates (ED A0-BF), code points over U+10FFFF
- * (F4 90-BF, F5-FF), lone continuation bytes and truncated sequences.
- */
-static size_t jb_utf8_len(const unsigned char *s, size_t n, size_t *bad)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t need, i;
-
-	if (c >= 0xc2 && c <= 0xdf) {
-		need = 2;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		need = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else {
-		*bad = 1;
-		return 0;
-	}
-	if (n < 2 || s[1] < lo || s[1] > hi) {
-		*bad = 1;
-		return 0;
-	}
-	for (i = 2; i < need; i++) {
-		if (i >= n || (s[i] & 0xc0) != 0x80) {
-			*bad = i;
-			return 0;
-		}
-	}
-	return need;
-}
-
 static const char jb_hex[] = "0123456789abcdef";
 
 /* Escape of an ASCII byte of class JB_ESC, into e; returns its length. */
@@ -221,7 +179,7 @@ static size_t jb_plain_prefix(const unsigned char *s, size_t len)
 				unsigned p = (unsigned)__builtin_ctz(hm);
 				const unsigned char *q = s + i + p;
 
-				k = jb_utf8_len(q, len - i - p, &bad);
+				k = utf8_seq_len((const char *)q, len - i - p, &bad);
 				if (k == 0 || (k == 3 && q[0] == 0xe2 && q[1] == 0x80 && (q[2] & 0xfe) == 0xa8))
 					return i + p;
 				if (p + k >= 16) {
@@ -243,7 +201,7 @@ static size_t jb_plain_prefix(const unsigned char *s, size_t len)
 			i++;
 			continue;
 		}
-		k = jb_utf8_len(s + i, len - i, &bad);
+		k = utf8_seq_len((const char *)s + i, len - i, &bad);
 		if (k == 0 || (k == 3 && s[i] == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] & 0xfe) == 0xa8))
 			return i;
 		i += k;
@@ -305,7 +263,7 @@ void jbuf_str(struct jbuf *b, const char *str, size_t len)
 			continue;
 		}
 		if (cls == JB_HIGH) {
-			n = jb_utf8_len(s + i, len - i, &bad);
+			n = utf8_seq_len((const char *)s + i, len - i, &bad);
 			/* U+2028 and U+2029 are valid JSON but end lines in
 			 * JavaScript: escape them like json-c and others do. */
 			if (n == 3 && c == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)) {

@@ -20,6 +20,8 @@
 #include <emmintrin.h>
 #endif
 
+#include "utf8.h"
+
 #define JSON_DEFAULT_MAX_BYTES (4u * 1024u * 1024u)
 #define JSON_DEFAULT_MAX_DEPTH 64u
 #define JSON_DEFAULT_MAX_TOKENS 1000000u
@@ -95,44 +97,6 @@ static long hex4(const unsigned char *s)
 	if ((a | b | c | e) < 0)
 		return -1;
 	return (long)((a << 12) | (b << 8) | (c << 4) | e);
-}
-
-/*
- * Length of the UTF-8 sequence starting at s[0] (a byte >= 0x80) within n
- * bytes, or 0 when it is invalid (RFC 3629 table 3-7 of Unicode).
- */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-
-	if (c >= 0xC2 && c <= 0xDF) {
-		if (n >= 2 && (s[1] & 0xC0) == 0x80)
-			return 2;
-		return 0;
-	}
-	if (c >= 0xE0 && c <= 0xEF) {
-		unsigned char lo = 0x80, hi = 0xBF;
-
-		if (c == 0xE0)
-			lo = 0xA0;
-		else if (c == 0xED)
-			hi = 0x9F; /* no UTF-16 surrogates */
-		if (n >= 3 && s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80)
-			return 3;
-		return 0;
-	}
-	if (c >= 0xF0 && c <= 0xF4) {
-		unsigned char lo = 0x80, hi = 0xBF;
-
-		if (c == 0xF0)
-			lo = 0x90;
-		else if (c == 0xF4)
-			hi = 0x8F; /* nothing above U+10FFFF */
-		if (n >= 4 && s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80)
-			return 4;
-		return 0;
-	}
-	return 0;
 }
 
 /*
@@ -221,7 +185,7 @@ static inline enum json_error jp_string(const unsigned char *s, size_t n, size_t
 			i++;
 			continue;
 		}
-		size_t k = utf8_seq(s + i, n - i);
+		size_t bad, k = utf8_seq_len((const char *)s + i, n - i, &bad);
 
 		if (k == 0) {
 			*ip = i;

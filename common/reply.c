@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 /* Appends a string literal as raw bytes. */
 #define LIT(b, s) jbuf_raw((b), "" s "", sizeof(s) - 1) /* literals only */
 
@@ -36,38 +38,16 @@
  * Length in bytes of the unit starting at s (n >= 1 bytes available): a
  * well-formed UTF-8 sequence (Unicode table 3-7), or else the maximal
  * subpart of an ill-formed one, which jbuf_str() writes as one U+FFFD. Both
- * are one code point of output. Mirrors jbuf.c's decoder on purpose.
+ * are one code point of output: utf8_seq_len(), the check jbuf_str() uses.
  */
 static size_t u8_unit(const unsigned char *s, size_t n)
 {
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t need, i;
+	size_t bad, k;
 
-	if (c < 0x80)
+	if (s[0] < 0x80)
 		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		need = 2;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		need = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 1;
-	}
-	if (n < 2 || s[1] < lo || s[1] > hi)
-		return 1;
-	for (i = 2; i < need; i++)
-		if (i >= n || (s[i] & 0xc0) != 0x80)
-			return i;
-	return need;
+	k = utf8_seq_len((const char *)s, n, &bad);
+	return k ? k : bad;
 }
 
 /* Bytes taken by the first max code points of s (all len when it has

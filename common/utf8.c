@@ -372,6 +372,43 @@ bad:
 	return 1;
 }
 
+size_t utf8_seq_len(const char *str, size_t n, size_t *bad)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t need, i;
+
+	if (c >= 0xc2 && c <= 0xdf) {
+		need = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		need = 3;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+	} else {
+		*bad = 1;
+		return 0;
+	}
+	if (n < 2 || s[1] < lo || s[1] > hi) {
+		*bad = 1;
+		return 0;
+	}
+	for (i = 2; i < need; i++) {
+		if (i >= n || (s[i] & 0xc0) != 0x80) {
+			*bad = i;
+			return 0;
+		}
+	}
+	return need;
+}
+
 bool utf8_valid(const char *s, size_t len)
 {
 	size_t i = 0;

@@ -42,6 +42,17 @@ enum utf8_class {
  */
 size_t utf8_decode(const char *s, size_t len, uint32_t *cp);
 
+/*
+ * Length of the well-formed UTF-8 sequence (Unicode table 3-7) that starts
+ * at s[0] >= 0x80, n >= 1 bytes available; 0 when it is ill-formed, with
+ * *bad = the length of its maximal subpart (>= 1), which a writer replaces
+ * by one U+FFFD (the W3C/WHATWG "maximal subpart" practice). Rejects
+ * overlongs (C0, C1, E0 80-9F, F0 80-8F), surrogates (ED A0-BF), code points
+ * over U+10FFFF (F4 90-BF, F5-FF), lone continuation bytes and truncated
+ * sequences. The one sequence check shared by json.c, jbuf.c and reply.c.
+ */
+size_t utf8_seq_len(const char *s, size_t n, size_t *bad);
+
 /* true when the len bytes at s are well-formed UTF-8 (RFC 3629). */
 bool utf8_valid(const char *s, size_t len);
 
