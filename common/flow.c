@@ -1089,27 +1089,53 @@ static bool words_add(struct ld *ld, struct words *w, const char *s, unsigned ca
 	return true;
 }
 
+/*
+ * The checks every list of choices (slot values, menu options) shares: arr
+ * is an array of 1..max elements (what names them in the message); room for
+ * them is allocated into *out.
+ */
+static bool ld_choice_array(struct ld *ld, json_object *arr, size_t max, const char *what, struct choice **out,
+			    size_t *n)
+{
+	if (!json_object_is_type(arr, json_type_array))
+		return ld_fail(ld, "must be an array, not %s", jtype_name(arr));
+	*n = json_object_array_length(arr);
+	if (*n == 0)
+		return ld_fail(ld, "must not be empty");
+	if (*n > max)
+		return ld_fail(ld, "more than %zu %s", max, what);
+	if (!(*out = pool_alloc(ld->f, *n * sizeof(**out))))
+		return ld_nomem(ld);
+	return true;
+}
+
+/* Fails at "id" when choice i repeats the id of an earlier one. */
+static bool ld_unique_id(struct ld *ld, const struct choice *all, size_t i)
+{
+	size_t k;
+
+	for (k = 0; k < i; k++) {
+		if (all[i].id && all[k].id && strcmp(all[i].id, all[k].id) == 0) {
+			ld_push(ld, "id");
+			return ld_fail(ld, "duplicate id \"%s\"", all[i].id);
+		}
+	}
+	return true;
+}
+
 /* Slot values (path at "values"). */
 static bool ld_values(struct ld *ld, json_object *arr, struct slot *sl)
 {
 	static const char *const keys[] = {"value", "id", "title", "description", "aliases", NULL};
 	size_t n, i;
 
-	if (!json_object_is_type(arr, json_type_array))
-		return ld_fail(ld, "must be an array, not %s", jtype_name(arr));
-	n = json_object_array_length(arr);
-	if (n == 0)
-		return ld_fail(ld, "must not be empty");
-	if (n > FLOW_MAX_VALUES)
-		return ld_fail(ld, "more than %d values", FLOW_MAX_VALUES);
-	if (!(sl->vals = pool_alloc(ld->f, n * sizeof(*sl->vals))))
-		return ld_nomem(ld);
+	if (!ld_choice_array(ld, arr, FLOW_MAX_VALUES, "values", &sl->vals, &n))
+		return false;
 	for (i = 0; i < n; i++) {
 		json_object *o = json_object_array_get_idx(arr, i);
 		struct choice *c = &sl->vals[i];
 		size_t old = ld_push_idx(ld, i);
 		json_object *al;
-		unsigned k;
 
 		c->next = -1;
 		if (!ld_object(ld, o, keys) ||
@@ -1118,12 +1144,8 @@ static bool ld_values(struct ld *ld, json_object *arr, struct slot *sl)
 		    !ld_str(ld, o, "title", false, 0, &c->title, NULL) ||
 		    !ld_str(ld, o, "description", false, 0, &c->description, NULL))
 			return false;
-		for (k = 0; k < i; k++) {
-			if (c->id && sl->vals[k].id && strcmp(c->id, sl->vals[k].id) == 0) {
-				ld_push(ld, "id");
-				return ld_fail(ld, "duplicate id \"%s\"", c->id);
-			}
-		}
+		if (!ld_unique_id(ld, sl->vals, i))
+			return false;
 		al = ld_get(o, "aliases");
 		if (!words_add(ld, &c->cand, c->value, 2 + (al ? (unsigned)json_object_array_length(al) : 0)))
 			return false;
@@ -1249,32 +1271,21 @@ static bool ld_options(struct ld *ld, json_object *arr, struct step *st)
 	static const char *const keys[] = {"id", "title", "description", "keywords", "next", NULL};
 	size_t n, i;
 
-	if (!json_object_is_type(arr, json_type_array))
-		return ld_fail(ld, "must be an array, not %s", jtype_name(arr));
-	n = json_object_array_length(arr);
-	if (n == 0)
-		return ld_fail(ld, "must not be empty");
-	if (n > FLOW_MAX_OPTIONS)
-		return ld_fail(ld, "more than %d options", FLOW_MAX_OPTIONS);
-	if (!(st->opts = pool_alloc(ld->f, n * sizeof(*st->opts))))
-		return ld_nomem(ld);
+	if (!ld_choice_array(ld, arr, FLOW_MAX_OPTIONS, "options", &st->opts, &n))
+		return false;
 	for (i = 0; i < n; i++) {
 		json_object *o = json_object_array_get_idx(arr, i);
 		struct choice *c = &st->opts[i];
 		size_t old = ld_push_idx(ld, i);
 		json_object *kw;
-		unsigned k;
 
 		if (!ld_object(ld, o, keys) || !ld_str(ld, o, "id", true, 0, &c->id, &c->id_len) ||
 		    !ld_str(ld, o, "title", true, 0, &c->title, NULL) ||
 		    !ld_str(ld, o, "description", false, 0, &c->description, NULL) ||
 		    !ld_stepref(ld, o, "next", true, &c->next))
 			return false;
-		for (k = 0; k < i; k++)
-			if (strcmp(c->id, st->opts[k].id) == 0) {
-				ld_push(ld, "id");
-				return ld_fail(ld, "duplicate id \"%s\"", c->id);
-			}
+		if (!ld_unique_id(ld, st->opts, i))
+			return false;
 		kw = ld_get(o, "keywords");
 		if (!words_add(ld, &c->cand, c->title, 1 + (kw ? (unsigned)json_object_array_length(kw) : 0)) ||
 		    !ld_words(ld, o, "keywords", false, &c->cand))

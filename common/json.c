@@ -544,38 +544,7 @@ size_t json_str_decode(const struct json_doc *d, uint32_t t, char *out, size_t c
 	return at;
 }
 
-static bool key_eq_ci(const struct json_doc *d, uint32_t t, const char *key, size_t len)
-{
-	const struct json_tok *k = &d->toks[t];
-	char buf[256];
-	const char *s;
-	size_t n, i;
-
-	if (!(k->flags & JSON_TOK_ESCAPED)) {
-		s = d->text + k->start;
-		n = k->len;
-	} else {
-		n = json_str_decode(d, t, buf, sizeof(buf));
-		if (n == (size_t)-1)
-			return false;
-		s = buf;
-	}
-	if (n != len)
-		return false;
-	for (i = 0; i < n; i++) {
-		unsigned char a = (unsigned char)s[i], b = (unsigned char)key[i];
-
-		if (a >= 'A' && a <= 'Z')
-			a |= 0x20;
-		if (b >= 'A' && b <= 'Z')
-			b |= 0x20;
-		if (a != b)
-			return false;
-	}
-	return true;
-}
-
-static uint32_t get_member(const struct json_doc *d, uint32_t obj, const char *key, bool ci)
+static uint32_t get_member(const struct json_doc *d, uint32_t obj, const char *key)
 {
 	size_t klen = strlen(key);
 	uint32_t i, c, found = JSON_NONE;
@@ -584,7 +553,7 @@ static uint32_t get_member(const struct json_doc *d, uint32_t obj, const char *k
 		return JSON_NONE;
 	c = obj + 1;
 	for (i = 0; i < d->toks[obj].count; i++) {
-		if (ci ? key_eq_ci(d, c, key, klen) : json_str_eq(d, c, key, klen))
+		if (json_str_eq(d, c, key, klen))
 			found = c + 1;
 		c = d->toks[c + 1].next;
 	}
@@ -593,17 +562,12 @@ static uint32_t get_member(const struct json_doc *d, uint32_t obj, const char *k
 
 uint32_t json_get(const struct json_doc *d, uint32_t obj, const char *key)
 {
-	return get_member(d, obj, key, false);
-}
-
-uint32_t json_get_ci(const struct json_doc *d, uint32_t obj, const char *key)
-{
-	return get_member(d, obj, key, true);
+	return get_member(d, obj, key);
 }
 
 uint32_t json_get_type(const struct json_doc *d, uint32_t obj, const char *key, enum json_type type)
 {
-	uint32_t v = get_member(d, obj, key, false);
+	uint32_t v = get_member(d, obj, key);
 
 	if (v == JSON_NONE || d->toks[v].type != type)
 		return JSON_NONE;

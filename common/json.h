@@ -109,9 +109,6 @@ static inline enum json_type json_type_of(const struct json_doc *d, uint32_t t)
  */
 uint32_t json_get(const struct json_doc *d, uint32_t obj, const char *key);
 
-/* As json_get() with key compared ASCII-case-insensitively. */
-uint32_t json_get_ci(const struct json_doc *d, uint32_t obj, const char *key);
-
 /* json_get() that also requires the value's type; JSON_NONE otherwise. */
 uint32_t json_get_type(const struct json_doc *d, uint32_t obj, const char *key, enum json_type type);
 

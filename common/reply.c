@@ -32,39 +32,6 @@
 /* Longest E.164 number, in digits. */
 #define REPLY_E164_MAX_DIGITS 15
 
-/* --- UTF-8: code points as jbuf_str() writes them ----------------------- */
-
-/*
- * Length in bytes of the unit starting at s (n >= 1 bytes available): a
- * well-formed UTF-8 sequence (Unicode table 3-7), or else the maximal
- * subpart of an ill-formed one, which jbuf_str() writes as one U+FFFD. Both
- * are one code point of output: utf8_seq_len(), the check jbuf_str() uses.
- */
-static size_t u8_unit(const unsigned char *s, size_t n)
-{
-	size_t bad, k;
-
-	if (s[0] < 0x80)
-		return 1;
-	k = utf8_seq_len((const char *)s, n, &bad);
-	return k ? k : bad;
-}
-
-/* Bytes taken by the first max code points of s (all len when it has
- * fewer); *count receives how many code points that is. */
-static size_t u8_prefix(const char *s, size_t len, size_t max, size_t *count)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0, k = 0;
-
-	while (i < len && k < max) {
-		i += u[i] < 0x80 ? 1 : u8_unit(u + i, len - i);
-		k++;
-	}
-	*count = k;
-	return i;
-}
-
 /* --- Planning: validation and limits ------------------------------------ */
 
 /* A text to write: len bytes at p, then "…" when cut. */
@@ -114,13 +81,13 @@ static wb_err_t reply_fail(char *errstr, size_t errstr_size, const char *fmt, ..
 static struct rview text_view(const char *s, size_t limit)
 {
 	struct rview v = {s ? s : "", s ? strlen(s) : 0, false};
-	size_t n, k;
 
 	if (v.len <= limit) /* bytes >= code points: fits, no scan */
 		return v;
-	n = u8_prefix(v.p, v.len, limit, &k);
-	if (n < v.len) {
-		v.len = u8_prefix(v.p, v.len, limit - 1, &k);
+	/* utf8_prefix counts an ill-formed sequence as the one U+FFFD that
+	 * jbuf_str() writes for it, so the cut is exact in the output. */
+	if (utf8_prefix(v.p, v.len, limit) < v.len) {
+		v.len = utf8_prefix(v.p, v.len, limit - 1);
 		v.cut = true;
 	}
 	return v;
@@ -347,6 +314,15 @@ static void put_text(struct jbuf *b, const struct rview *v)
 	}
 }
 
+/* "id":<id>,"title":<title> of a button or a list row (no braces). */
+static void put_id_title(struct jbuf *b, const struct rview *id, const struct rview *title)
+{
+	LIT(b, "\"id\":");
+	jbuf_str(b, id->p, id->len);
+	LIT(b, ",\"title\":");
+	put_text(b, title);
+}
+
 /* ACS {"kind":"text","text":...} */
 static void acs_text_obj(struct jbuf *b, const struct rview *v)
 {
@@ -387,10 +363,8 @@ static void acs_body(struct jbuf *b, const struct reply_target *t, const struct 
 		for (i = 0; i < pl->nbuttons; i++) {
 			if (i > 0)
 				jbuf_ch(b, ',');
-			LIT(b, "{\"id\":");
-			jbuf_str(b, pl->button_id[i].p, pl->button_id[i].len);
-			LIT(b, ",\"title\":");
-			put_text(b, &pl->button_title[i]);
+			jbuf_ch(b, '{');
+			put_id_title(b, &pl->button_id[i], &pl->button_title[i]);
 			jbuf_ch(b, '}');
 		}
 		LIT(b, "]}}}}");
@@ -410,10 +384,8 @@ static void acs_body(struct jbuf *b, const struct reply_target *t, const struct 
 		for (i = sec->first; i < sec->first + sec->n; i++) {
 			if (i > sec->first)
 				jbuf_ch(b, ',');
-			LIT(b, "{\"id\":");
-			jbuf_str(b, pl->row_id[i].p, pl->row_id[i].len);
-			LIT(b, ",\"title\":");
-			put_text(b, &pl->row_title[i]);
+			jbuf_ch(b, '{');
+			put_id_title(b, &pl->row_id[i], &pl->row_title[i]);
 			/* ACS requires a description: the title stands in. */
 			LIT(b, ",\"description\":");
 			put_text(b, pl->row_desc[i].len ? &pl->row_desc[i] : &pl->row_title[i]);
@@ -459,10 +431,8 @@ static void meta_body(struct jbuf *b, const struct reply_target *t, const struct
 		for (i = 0; i < pl->nbuttons; i++) {
 			if (i > 0)
 				jbuf_ch(b, ',');
-			LIT(b, "{\"type\":\"reply\",\"reply\":{\"id\":");
-			jbuf_str(b, pl->button_id[i].p, pl->button_id[i].len);
-			LIT(b, ",\"title\":");
-			put_text(b, &pl->button_title[i]);
+			LIT(b, "{\"type\":\"reply\",\"reply\":{");
+			put_id_title(b, &pl->button_id[i], &pl->button_title[i]);
 			LIT(b, "}}");
 		}
 		LIT(b, "]}}}");
@@ -482,10 +452,8 @@ static void meta_body(struct jbuf *b, const struct reply_target *t, const struct
 		for (i = sec->first; i < sec->first + sec->n; i++) {
 			if (i > sec->first)
 				jbuf_ch(b, ',');
-			LIT(b, "{\"id\":");
-			jbuf_str(b, pl->row_id[i].p, pl->row_id[i].len);
-			LIT(b, ",\"title\":");
-			put_text(b, &pl->row_title[i]);
+			jbuf_ch(b, '{');
+			put_id_title(b, &pl->row_id[i], &pl->row_title[i]);
 			if (pl->row_desc[i].len) {
 				LIT(b, ",\"description\":");
 				put_text(b, &pl->row_desc[i]);

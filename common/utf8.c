@@ -443,14 +443,15 @@ size_t utf8_count(const char *s, size_t len)
 
 size_t utf8_prefix(const char *s, size_t len, size_t max_cp)
 {
-	size_t i = 0, n = 0;
-	uint32_t cp;
+	size_t i = 0, n = 0, k, bad;
 
 	while (i < len && n < max_cp) {
-		if ((unsigned char)s[i] < 0x80)
+		if ((unsigned char)s[i] < 0x80) {
 			i++;
-		else
-			i += utf8_decode(s + i, len - i, &cp);
+		} else {
+			k = utf8_seq_len(s + i, len - i, &bad);
+			i += k ? k : bad;
+		}
 		n++;
 	}
 	return i;

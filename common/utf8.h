@@ -60,7 +60,8 @@ bool utf8_valid(const char *s, size_t len);
 size_t utf8_count(const char *s, size_t len);
 
 /* Bytes of the longest prefix of s holding at most max_cp code points
- * (never splits a sequence). */
+ * (never splits a sequence). An ill-formed sequence counts as one code
+ * point over its maximal subpart, as jbuf_str() writes it: one U+FFFD. */
 size_t utf8_prefix(const char *s, size_t len, size_t max_cp);
 
 /* Class of code point cp (UTF8_INVALID is UTF8_PUNCT). */

@@ -176,7 +176,7 @@ Test(json, token_layout_and_skipping)
 	cr_assert_eq(memcmp(raw, "\"s\"", 3), 0);
 }
 
-Test(json, keys_escaped_duplicate_and_case_insensitive)
+Test(json, keys_escaped_duplicate_and_case_sensitive)
 {
 	uint32_t t;
 
@@ -188,8 +188,6 @@ Test(json, keys_escaped_duplicate_and_case_insensitive)
 	cr_assert(json_num_i64(&doc, t, &v));
 	cr_assert_eq(v, 2, "last duplicate wins");
 	cr_assert_eq(json_get(&doc, 0, "receivedTimestamp"), JSON_NONE);
-	cr_assert_neq(json_get_ci(&doc, 0, "receivedTimestamp"), JSON_NONE);
-	cr_assert_neq(json_get_ci(&doc, 0, "KEY"), JSON_NONE);
 }
 
 Test(json, string_decoding)
