@@ -41,12 +41,19 @@
 enum cfg_opt {
 	OPT_KAFKA_BROKERS,
 	OPT_GROUP_ID,
+	OPT_GROUP_INSTANCE_ID,
 	OPT_INBOUND_TOPIC,
 	OPT_OUTBOUND_TOPIC,
 	OPT_DLQ_TOPIC,
 	OPT_WORKER_THREADS,
+	OPT_QUEUE_DEPTH,
+	OPT_MAX_IN_FLIGHT,
+	OPT_EVENT_MAX_ATTEMPTS,
+	OPT_SHUTDOWN_TIMEOUT,
+	OPT_DRAIN_TIMEOUT,
 	OPT_REDIS_URL,
 	OPT_AZURE_REDIS,
+	OPT_STORE_FALLBACK,
 	OPT_CONTEXT_TTL,
 	OPT_FLOW_FILE,
 	OPT_HTTP_PORT,
@@ -76,6 +83,9 @@ static const struct cfg_opt_def cfg_opts[OPT__COUNT] = {
 			       "bootstrap brokers, host:port[,host:port...]"},
 	[OPT_GROUP_ID] = {"KAFKA_GROUP_ID", "--group-id", CONFIG_DEFAULT_GROUP_ID,
 			  "consumer group id"},
+	[OPT_GROUP_INSTANCE_ID] = {"KAFKA_GROUP_INSTANCE_ID", "--group-instance-id",
+				   "(none: dynamic membership)",
+				   "static membership id, e.g. the pod name; 1..249 of A-Za-z0-9._-"},
 	[OPT_INBOUND_TOPIC] = {"INBOUND_TOPIC", "--inbound-topic", CONFIG_DEFAULT_INBOUND_TOPIC,
 			       "topic of inbound WhatsApp events"},
 	[OPT_OUTBOUND_TOPIC] = {"OUTBOUND_TOPIC", "--outbound-topic",
@@ -84,11 +94,24 @@ static const struct cfg_opt_def cfg_opts[OPT__COUNT] = {
 			   "topic of undecodable events"},
 	[OPT_WORKER_THREADS] = {"WORKER_THREADS", "--worker-threads", "online CPUs",
 				"worker threads, 1..256"},
+	[OPT_QUEUE_DEPTH] = {"WORKER_QUEUE_DEPTH", "--worker-queue-depth", "1024",
+			     "records queued per worker before its partitions pause, 1..1048576"},
+	[OPT_MAX_IN_FLIGHT] = {"MAX_IN_FLIGHT_PER_PARTITION", "--max-in-flight-per-partition",
+			       "10000",
+			       "records of a partition not yet committed before it pauses, 1..1048576"},
+	[OPT_EVENT_MAX_ATTEMPTS] = {"EVENT_MAX_ATTEMPTS", "--event-max-attempts", "5",
+				    "tries of a record the store keeps failing, then DLQ, 1..100"},
+	[OPT_SHUTDOWN_TIMEOUT] = {"SHUTDOWN_TIMEOUT_SECONDS", "--shutdown-timeout-seconds", "25",
+				  "stop signal to exit, seconds, 1..3600"},
+	[OPT_DRAIN_TIMEOUT] = {"DRAIN_TIMEOUT_SECONDS", "--drain-timeout-seconds", "10",
+			       "revocation wait for in-flight events, seconds, 1..600"},
 	[OPT_REDIS_URL] = {"REDIS_URL", "--redis-url", "(none: memory store)",
 			   "redis[s]://[[user]:password@]host[:port][/db]; selects Redis"},
 	[OPT_AZURE_REDIS] = {"AZURE_REDIS_CONNECTIONSTRING", "--azure-redis",
 			     "(none: memory store)",
 			     "host:6380,password=...,ssl=True,...; selects Redis"},
+	[OPT_STORE_FALLBACK] = {"STORE_FALLBACK", "--store-fallback", "none",
+				"none or memory: keep contexts in memory while Redis is down (Redis only)"},
 	[OPT_CONTEXT_TTL] = {"CONTEXT_TTL_SECONDS", "--context-ttl", "3600",
 			     "context lifetime after the last write, seconds, 1..2592000"},
 	[OPT_FLOW_FILE] = {"FLOW_FILE", "--flow-file", "(built-in flow)",
@@ -257,12 +280,12 @@ static bool cfg_parse_bool(const char *s, bool *out)
 	return false;
 }
 
-/* Kafka's rule: 1..249 of [A-Za-z0-9._-], and not "." or "..". */
-static bool cfg_topic_is_valid(const char *s)
+/* 1..249 of [A-Za-z0-9._-]: a Kafka topic name without the "."/".." rule. */
+static bool cfg_is_kafka_name(const char *s)
 {
 	size_t i, n = strlen(s);
 
-	if (n == 0 || n > 249 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+	if (n == 0 || n > 249)
 		return false;
 	for (i = 0; i < n; i++) {
 		char c = s[i];
@@ -272,6 +295,12 @@ static bool cfg_topic_is_valid(const char *s)
 			return false;
 	}
 	return true;
+}
+
+/* Kafka's rule: 1..249 of [A-Za-z0-9._-], and not "." or "..". */
+static bool cfg_topic_is_valid(const char *s)
+{
+	return cfg_is_kafka_name(s) && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
 }
 
 static char *cfg_strndup(const char *s, size_t n)
@@ -972,6 +1001,39 @@ static wb_err_t cfg_topics_differ(const struct cfg_raw *raw, enum cfg_opt a, con
 	return WB_ERR_CONFIG;
 }
 
+/*
+ * KAFKA_GROUP_INSTANCE_ID: a checked copy, or NULL when not set. Kafka
+ * accepts any string up to 249 bytes as a static member id; we keep to what a
+ * Kubernetes pod name can be (within the topic charset), so a stray space or
+ * quote from a manifest stops the worker at startup instead of reaching the
+ * broker.
+ */
+static wb_err_t cfg_instance_id(const struct cfg_raw *raw, char **out, char *errstr, size_t size)
+{
+	const char *v = raw->val[OPT_GROUP_INSTANCE_ID];
+	const char *src = raw->src[OPT_GROUP_INSTANCE_ID];
+	char clean[CFG_ECHO_SIZE];
+	size_t n;
+
+	*out = NULL;
+	if (!cfg_is_set(v))
+		return WB_OK;
+	n = strlen(v);
+	if (n > CONFIG_MAX_GROUP_INSTANCE_ID) {
+		cfg_err(errstr, size, "%s: must be at most %d bytes long (got %zu bytes)", src,
+			CONFIG_MAX_GROUP_INSTANCE_ID, n);
+		return WB_ERR_CONFIG;
+	}
+	if (!cfg_is_kafka_name(v)) {
+		cfg_err(errstr, size,
+			"%s: may only contain letters, digits, '.', '_' and '-', like a pod name "
+			"(got \"%s\")",
+			src, cfg_clean(v, clean));
+		return WB_ERR_CONFIG;
+	}
+	return cfg_str(raw, OPT_GROUP_INSTANCE_ID, NULL, out, errstr, size);
+}
+
 static wb_err_t cfg_ca_file(const struct cfg_raw *raw, char **out, char *errstr, size_t size)
 {
 	const char *path = raw->val[OPT_REDIS_CA_FILE];
@@ -1031,6 +1093,34 @@ static wb_err_t cfg_redis(struct wb_config *cfg, const struct cfg_raw *raw, char
 	return WB_OK;
 }
 
+/* STORE_FALLBACK: "none" or "memory", any case; memory needs Redis, so this
+ * runs after cfg_redis. */
+static wb_err_t cfg_store_fallback(struct wb_config *cfg, const struct cfg_raw *raw,
+				   char *errstr, size_t size)
+{
+	const char *v = raw->val[OPT_STORE_FALLBACK];
+	const char *src = raw->src[OPT_STORE_FALLBACK];
+	char clean[CFG_ECHO_SIZE];
+
+	cfg->store_fallback = STORE_FALLBACK_NONE;
+	if (!cfg_is_set(v) || strcasecmp(v, "none") == 0)
+		return WB_OK;
+	if (strcasecmp(v, "memory") != 0) {
+		cfg_err(errstr, size, "%s: must be none or memory (got \"%s\")", src,
+			cfg_clean(v, clean));
+		return WB_ERR_CONFIG;
+	}
+	if (cfg->redis_source == NULL) {
+		cfg_err(errstr, size,
+			"%s: memory only applies when Redis is configured "
+			"(REDIS_URL or AZURE_REDIS_CONNECTIONSTRING)",
+			src);
+		return WB_ERR_CONFIG;
+	}
+	cfg->store_fallback = STORE_FALLBACK_MEMORY;
+	return WB_OK;
+}
+
 static wb_err_t cfg_props(struct wb_config *cfg, const struct cfg_raw *raw, char *errstr,
 			  size_t size)
 {
@@ -1065,12 +1155,13 @@ static wb_err_t cfg_resolve(struct wb_config *cfg, const struct cfg_raw *raw, ch
 	char clean[CFG_ECHO_SIZE];
 	const char *v;
 	long cpus;
-	int ttl;
+	int ttl, n;
 	wb_err_t err;
 
 	if ((err = cfg_str(raw, OPT_KAFKA_BROKERS, "", &cfg->kafka_brokers, errstr, size)) ||
 	    (err = cfg_str(raw, OPT_GROUP_ID, CONFIG_DEFAULT_GROUP_ID, &cfg->group_id, errstr,
 			   size)) ||
+	    (err = cfg_instance_id(raw, &cfg->group_instance_id, errstr, size)) ||
 	    (err = cfg_topic(raw, OPT_INBOUND_TOPIC, CONFIG_DEFAULT_INBOUND_TOPIC,
 			     &cfg->inbound_topic, errstr, size)) ||
 	    (err = cfg_topic(raw, OPT_OUTBOUND_TOPIC, CONFIG_DEFAULT_OUTBOUND_TOPIC,
@@ -1097,7 +1188,23 @@ static wb_err_t cfg_resolve(struct wb_config *cfg, const struct cfg_raw *raw, ch
 	if ((err = cfg_int(raw, OPT_WORKER_THREADS, 1, CONFIG_MAX_THREADS, (int)cpus,
 			   &cfg->worker_threads, errstr, size)))
 		return err;
-	if ((err = cfg_redis(cfg, raw, errstr, size)))
+	if ((err = cfg_int(raw, OPT_QUEUE_DEPTH, 1, (int)CONFIG_MAX_QUEUE_DEPTH,
+			   (int)CONFIG_DEFAULT_QUEUE_DEPTH, &n, errstr, size)))
+		return err;
+	cfg->queue_depth = (uint32_t)n;
+	if ((err = cfg_int(raw, OPT_MAX_IN_FLIGHT, 1, (int)CONFIG_MAX_IN_FLIGHT,
+			   (int)CONFIG_DEFAULT_MAX_IN_FLIGHT, &n, errstr, size)))
+		return err;
+	cfg->max_in_flight = (uint32_t)n;
+	if ((err = cfg_int(raw, OPT_EVENT_MAX_ATTEMPTS, 1, 100, CONFIG_DEFAULT_EVENT_MAX_ATTEMPTS,
+			   &cfg->event_max_attempts, errstr, size)) ||
+	    (err = cfg_int(raw, OPT_SHUTDOWN_TIMEOUT, 1, 3600, CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_S,
+			   &cfg->shutdown_timeout_s, errstr, size)) ||
+	    (err = cfg_int(raw, OPT_DRAIN_TIMEOUT, 1, 600, CONFIG_DEFAULT_DRAIN_TIMEOUT_S,
+			   &cfg->drain_timeout_s, errstr, size)))
+		return err;
+	if ((err = cfg_redis(cfg, raw, errstr, size)) ||
+	    (err = cfg_store_fallback(cfg, raw, errstr, size)))
 		return err;
 	if ((err = cfg_int(raw, OPT_CONTEXT_TTL, 1, (int)CONFIG_MAX_TTL_S, (int)CONFIG_DEFAULT_TTL_S,
 			   &ttl, errstr, size)))
@@ -1252,6 +1359,7 @@ void config_fini(struct wb_config *cfg)
 		return;
 	free(cfg->kafka_brokers);
 	free(cfg->group_id);
+	free(cfg->group_instance_id);
 	free(cfg->inbound_topic);
 	free(cfg->outbound_topic);
 	free(cfg->dlq_topic);
@@ -1325,6 +1433,11 @@ size_t config_summary(const struct wb_config *cfg, char *buf, size_t size)
 	cfg_sb(&sb, "kafka brokers:      %s\n",
 	       cfg_is_set(cfg->kafka_brokers) ? cfg_clean(cfg->kafka_brokers, c1) : "(none)");
 	cfg_sb(&sb, "kafka group id:     %s\n", cfg->group_id ? cfg_clean(cfg->group_id, c1) : "");
+	if (cfg->group_instance_id != NULL)
+		cfg_sb(&sb, "kafka instance id:  %s (static membership)\n",
+		       cfg_clean(cfg->group_instance_id, c1));
+	else
+		cfg_sb(&sb, "kafka instance id:  (none: dynamic membership)\n");
 	cfg_sb(&sb, "topics:             inbound=%s outbound=%s dlq=%s\n",
 	       cfg->inbound_topic ? cfg->inbound_topic : "", cfg->outbound_topic ? cfg->outbound_topic : "",
 	       cfg->dlq_topic ? cfg->dlq_topic : "");
@@ -1339,6 +1452,11 @@ size_t config_summary(const struct wb_config *cfg, char *buf, size_t size)
 	}
 	cfg_sb(&sb, "\n");
 	cfg_sb(&sb, "worker threads:     %d\n", cfg->worker_threads);
+	cfg_sb(&sb, "flow control:       queue depth %u per worker, %u in flight per partition\n",
+	       (unsigned)cfg->queue_depth, (unsigned)cfg->max_in_flight);
+	cfg_sb(&sb, "event attempts:     %d, then the dead-letter topic\n", cfg->event_max_attempts);
+	cfg_sb(&sb, "shutdown:           timeout %d s, revocation drain timeout %d s\n",
+	       cfg->shutdown_timeout_s, cfg->drain_timeout_s);
 	cfg_sb(&sb, "flow file:          %s\n",
 	       cfg->flow_file ? cfg_clean(cfg->flow_file, c1) : "(built-in)");
 	if (cfg->http_port > 0)
@@ -1379,6 +1497,10 @@ size_t config_summary(const struct wb_config *cfg, char *buf, size_t size)
 		cfg_sb(&sb, "redis tls:          off\n");
 	cfg_sb(&sb, "redis connections:  pool %d, connect timeout %d ms, command timeout %d ms\n",
 	       cfg->redis_pool_size, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms);
+	cfg_sb(&sb, "store fallback:     %s\n",
+	       cfg->store_fallback == STORE_FALLBACK_MEMORY
+		       ? "memory (contexts kept in this process while Redis is down)"
+		       : "none");
 	return sb.len;
 }
 
@@ -1393,16 +1515,17 @@ void config_usage(FILE *out)
 	for (k = 0; k < OPT__COUNT; k++) {
 		const struct cfg_opt_def *d = &cfg_opts[k];
 
-		fprintf(out, "  %-28s %-29s %s\n  %28s %-29s default: %s\n", d->flag, d->env, d->help,
+		fprintf(out, "  %-30s %-29s %s\n  %30s %-29s default: %s\n", d->flag, d->env, d->help,
 			"", "", d->def);
 	}
-	fprintf(out, "  %-28s %-29s %s\n  %28s %-29s default: %s\n", CFG_KAFKA_PROP_FLAG " name=value",
+	fprintf(out, "  %-30s %-29s %s\n  %30s %-29s default: %s\n", CFG_KAFKA_PROP_FLAG " name=value",
 		CFG_KAFKA_PROP_ENV "<name>=value",
 		"any librdkafka property, repeatable; flags apply after variables", "", "",
 		"(none)");
 	fputs("Flags take a value as \"--name value\" or \"--name=value\".\n"
 	      "Redis is used when REDIS_URL or AZURE_REDIS_CONNECTIONSTRING is set (not both);\n"
-	      "otherwise contexts live in memory and are lost when the process exits.\n"
+	      "otherwise contexts live in memory and are lost when the process exits;\n"
+	      "STORE_FALLBACK=memory is accepted only with Redis.\n"
 	      "Azure connectTimeout=/syncTimeout=/sslHost= apply unless the REDIS_* setting is given.\n",
 	      out);
 }

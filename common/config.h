@@ -7,7 +7,8 @@
  * REDIS_URL from the environment off), except KAFKA_PROP_ values, which pass
  * through to librdkafka as given. The context store is Redis when REDIS_URL
  * or AZURE_REDIS_CONNECTIONSTRING is set, memory otherwise (as the Django
- * bot decides); both set is an error.
+ * bot decides); both set is an error, and so is STORE_FALLBACK=memory
+ * without either.
  * Owns: every string in struct wb_config (freed by config_fini).
  * Does not: read files (except checking that REDIS_TLS_CA_FILE is readable),
  * apply anything (log level, Kafka properties), connect, or handle --help.
@@ -42,6 +43,27 @@
 #define CONFIG_MAX_THREADS 256
 #define CONFIG_DEFAULT_ACS_API_VERSION "2025-01-15-preview"  /* = REPLY_ACS_API_VERSION */
 #define CONFIG_MAX_TTL_S 2592000u /* 30 days */
+#define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_S 25 /* under Kubernetes' 30 s grace period */
+#define CONFIG_DEFAULT_DRAIN_TIMEOUT_S 10
+#define CONFIG_DEFAULT_QUEUE_DEPTH 1024u
+#define CONFIG_DEFAULT_MAX_IN_FLIGHT 10000u
+#define CONFIG_DEFAULT_EVENT_MAX_ATTEMPTS 5
+/* Largest WORKER_QUEUE_DEPTH and MAX_IN_FLIGHT_PER_PARTITION; the latter is
+ * worker/offsets.h's OFFSETS_MAX_IN_FLIGHT (common/ cannot include worker/). */
+#define CONFIG_MAX_QUEUE_DEPTH 1048576u
+#define CONFIG_MAX_IN_FLIGHT 1048576u
+/* Longest KAFKA_GROUP_INSTANCE_ID, the same limit as a topic name. */
+#define CONFIG_MAX_GROUP_INSTANCE_ID 249
+
+/*
+ * What happens to contexts while Redis is configured but unreachable
+ * (STORE_FALLBACK). Only meaningful with Redis: config_load rejects
+ * STORE_FALLBACK_MEMORY for the memory store.
+ */
+enum wb_store_fallback {
+	STORE_FALLBACK_NONE = 0, /* no fallback: the worker waits for Redis */
+	STORE_FALLBACK_MEMORY,   /* keep contexts in this process meanwhile */
+};
 
 /*
  * Where Redis is, as read from REDIS_URL or AZURE_REDIS_CONNECTIONSTRING.
@@ -125,6 +147,9 @@ struct wb_config {
 	/* Kafka */
 	char *kafka_brokers;          /* "" when none given */
 	char *group_id;               /* non-empty */
+	char *group_instance_id;      /* static membership id (a pod name such as
+	                                 "wabot-worker-0"): 1..249 of
+	                                 [A-Za-z0-9._-]; NULL when not given */
 	char *inbound_topic;          /* valid Kafka topic names, all three distinct */
 	char *outbound_topic;
 	char *dlq_topic;
@@ -137,6 +162,20 @@ struct wb_config {
 	char *acs_api_version;        /* for ACS reply paths; validated shape */
 	int http_port;                /* 0..65535; 0 = no HTTP server */
 	enum log_level log_level;     /* not applied by config_load */
+	int shutdown_timeout_s;       /* seconds from the stop signal to exit, 1..3600 */
+	int drain_timeout_s;          /* seconds a partition revocation waits for its
+	                                 in-flight events before giving up on them, 1..600 */
+
+	/* Flow control and retries */
+	uint32_t queue_depth;         /* records queued per worker thread before the
+	                                 partitions feeding it are paused,
+	                                 1..CONFIG_MAX_QUEUE_DEPTH */
+	uint32_t max_in_flight;       /* records of one partition fetched but not yet
+	                                 committed before it is paused,
+	                                 1..CONFIG_MAX_IN_FLIGHT */
+	int event_max_attempts;       /* tries of one record while the store answers
+	                                 but keeps failing for it, before it is
+	                                 dead-lettered; 1..100 */
 
 	/* Context store */
 	uint32_t context_ttl_s;       /* 1..CONFIG_MAX_TTL_S */
@@ -151,6 +190,7 @@ struct wb_config {
 	int redis_connect_timeout_ms; /* variable/flag, else connectTimeout=, else 2000 */
 	int redis_command_timeout_ms; /* variable/flag, else syncTimeout=, else 1000 */
 	int redis_pool_size;          /* 1..256; default worker_threads */
+	enum wb_store_fallback store_fallback; /* NONE unless Redis is configured */
 
 	/* Ready for ctx_store_new(): its strings point into this struct (valid
 	 * until config_fini; do not keep a copy beyond that). */
@@ -178,7 +218,7 @@ wb_err_t config_load(struct wb_config *cfg, int argc, char **argv, char **envp, 
 void config_fini(struct wb_config *cfg);
 
 /*
- * Writes a human summary of cfg (one setting per line, about 15 lines) to
+ * Writes a human summary of cfg (one setting per line, about 20 lines) to
  * buf, with every secret shown as "***". Always NUL-terminates when size > 0.
  * Returns the length the whole summary needs (without the NUL), as snprintf
  * does: a result >= size means it was cut.

@@ -13,6 +13,7 @@
 #include "event.h"
 #include "jbuf.h"
 #include "log.h"
+#include "phone.h"
 #include "reply.h"
 #include "utf8.h"
 
@@ -108,6 +109,7 @@ static wb_err_t emit_dlq(pipeline_t *p, const struct pipeline_source *src, const
 	struct jbuf *b = &p->dlq;
 	const char *key = src && src->key ? src->key : "";
 	size_t key_len = src && src->key ? src->key_len : 0;
+	struct pipeline_output o = {PIPELINE_OUT_DLQ, NULL, 0, NULL, 0, di->reason};
 
 	jbuf_reset(b);
 	jbuf_ch(b, '{');
@@ -128,7 +130,7 @@ static wb_err_t emit_dlq(pipeline_t *p, const struct pipeline_source *src, const
 			jbuf_key(b, "provider");
 			jbuf_cstr_q(b, wa_provider_name(di->ev->provider));
 		}
-		if (di->ev->key[0]) {
+		if (!key_len && di->ev->key[0]) {
 			key = di->ev->key;
 			key_len = strlen(key);
 		}
@@ -160,7 +162,11 @@ static wb_err_t emit_dlq(pipeline_t *p, const struct pipeline_source *src, const
 	log_at(LOG_WARN, "dead-lettered", LOG_STR("reason", di->reason), LOG_STR("stage", di->stage),
 	       LOG_STR("error", di->error), LOG_PHONE("key", key_len ? key : ""),
 	       LOG_INT("offset", src ? src->offset : -1));
-	return emit(opaque, PIPELINE_OUT_DLQ, key, key_len, b->p, b->len);
+	o.key = key;
+	o.key_len = key_len;
+	o.value = b->p;
+	o.len = b->len;
+	return emit(opaque, &o);
 }
 
 /* Encodes and emits the replies of one applied (or duplicate) event. */
@@ -176,7 +182,8 @@ static wb_err_t emit_replies(pipeline_t *p, const struct pipeline_source *src, c
 		.conversation_step = res->step,
 		.acs_api_version = p->acs_api_version,
 	};
-	size_t key_len = strlen(ev->key), i;
+	struct pipeline_output o = {PIPELINE_OUT_REPLY, ev->key, strlen(ev->key), NULL, 0, NULL};
+	size_t i;
 	wb_err_t err;
 
 	for (i = 0; i < res->nreplies; i++) {
@@ -193,7 +200,9 @@ static wb_err_t emit_replies(pipeline_t *p, const struct pipeline_source *src, c
 				return err;
 			continue;
 		}
-		err = emit(opaque, PIPELINE_OUT_REPLY, ev->key, key_len, p->out.p, p->out.len);
+		o.value = p->out.p;
+		o.len = p->out.len;
+		err = emit(opaque, &o);
 		if (err != WB_OK)
 			return err;
 		p->st.replies++;
@@ -246,10 +255,50 @@ static wb_err_t apply_event(pipeline_t *p, const struct pipeline_source *src, co
 	return emit_replies(p, src, payload, len, ev, &res, emit, opaque);
 }
 
+wb_err_t pipeline_dead_letter(pipeline_t *p, const struct pipeline_source *src, const char *payload, size_t len,
+			      const char *reason, const char *stage, const char *error, pipeline_emit_fn emit,
+			      void *opaque)
+{
+	struct dlq_info di = {reason, stage, error, NULL};
+
+	if (src && src->nlanes > 1) {
+		const struct wa_event *evs = NULL;
+		size_t n = 0;
+
+		if (event_decode(p->dec, payload, len, &evs, &n, NULL, 0) != EVENT_OK)
+			n = 0;
+		if (pipeline_home_lane(evs, n, src->key, src->key_len, src->nlanes) != src->lane)
+			return WB_OK;
+	}
+	return emit_dlq(p, src, payload, len, &di, emit, opaque);
+}
+
+uint32_t pipeline_home_lane(const struct wa_event *evs, size_t n, const char *key, size_t key_len, uint32_t nlanes)
+{
+	size_t i;
+
+	if (nlanes <= 1)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (evs[i].key[0])
+			return (uint32_t)(phone_hash(evs[i].key, strlen(evs[i].key)) % nlanes);
+	if (key && key_len)
+		return (uint32_t)(phone_hash(key, key_len) % nlanes);
+	return 0;
+}
+
+uint32_t pipeline_event_lane(const struct wa_event *ev, uint32_t home, uint32_t nlanes)
+{
+	if (nlanes <= 1)
+		return 0;
+	return ev->key[0] ? (uint32_t)(phone_hash(ev->key, strlen(ev->key)) % nlanes) : home;
+}
+
 wb_err_t pipeline_process(pipeline_t *p, const struct pipeline_source *src, const char *payload, size_t len,
 			  int64_t now_s, pipeline_emit_fn emit, void *opaque)
 {
 	const struct wa_event *evs;
+	uint32_t nlanes = src ? src->nlanes : 0, lane = src ? src->lane : 0, home = 0;
 	char errstr[200];
 	event_err_t de;
 	size_t n, i;
@@ -257,14 +306,28 @@ wb_err_t pipeline_process(pipeline_t *p, const struct pipeline_source *src, cons
 
 	p->st.records++;
 	de = event_decode(p->dec, payload, len, &evs, &n, errstr, sizeof(errstr));
+	if (nlanes > 1)
+		home = pipeline_home_lane(de == EVENT_OK ? evs : NULL, de == EVENT_OK ? n : 0, src->key, src->key_len,
+					  nlanes);
 	if (de != EVENT_OK) {
 		struct dlq_info di = {event_err_name(de), "decode", errstr, NULL};
 
+		if (nlanes > 1 && lane != home)
+			return WB_OK;
 		return emit_dlq(p, src, payload, len, &di, emit, opaque);
+	}
+	if (nlanes <= 1 || lane == home) {
+		for (i = 0; i < n && !evs[i].key[0]; i++)
+			;
+		if (i < n && (!src || !src->key || src->key_len != strlen(evs[i].key) ||
+			      memcmp(src->key, evs[i].key, src->key_len) != 0))
+			p->st.key_mismatch++;
 	}
 	for (i = 0; i < n; i++) {
 		const struct wa_event *ev = &evs[i];
 
+		if (nlanes > 1 && pipeline_event_lane(ev, home, nlanes) != lane)
+			continue;
 		p->st.events++;
 		if (ev->err != EVENT_OK) {
 			char line[200];

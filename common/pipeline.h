@@ -38,13 +38,21 @@ enum pipeline_out {
 	PIPELINE_OUT_DLQ,       /* to the dead-letter topic */
 };
 
+/* One output record. Every pointer is borrowed for the emit call. */
+struct pipeline_output {
+	enum pipeline_out out;
+	const char *key;    /* the phone (reply); the record key, else the event's phone (DLQ) */
+	size_t key_len;
+	const char *value;  /* JSON, len bytes, NUL-terminated */
+	size_t len;
+	const char *reason; /* DLQ: the stable reason ("invalid_json", ...); reply: NULL */
+};
+
 /*
- * Receives each output record. key/value are borrowed for the call (value is
- * JSON, len bytes, NUL-terminated). Returns WB_OK, or an error that stops
- * the processing of the current record (pipeline_process returns it).
+ * Receives each output record. Returns WB_OK, or an error that stops the
+ * processing of the current record (pipeline_process returns it).
  */
-typedef wb_err_t (*pipeline_emit_fn)(void *opaque, enum pipeline_out out, const char *key, size_t key_len,
-				     const char *value, size_t len);
+typedef wb_err_t (*pipeline_emit_fn)(void *opaque, const struct pipeline_output *o);
 
 /* Where a record came from, for the dead-letter envelope. Borrowed. */
 struct pipeline_source {
@@ -53,7 +61,25 @@ struct pipeline_source {
 	int64_t offset;      /* -1: unknown */
 	const char *key;     /* record key; may be NULL */
 	size_t key_len;
+	/* Lanes (worker threads; see pipeline_home_lane): with nlanes > 1 only
+	 * the events of lane `lane` are applied, and whole-record dead letters
+	 * are emitted by the home lane only. nlanes 0 or 1: everything. */
+	uint32_t lane;
+	uint32_t nlanes;
 };
+
+/*
+ * Lanes: the worker splits records over nlanes threads by phone, so that
+ * one phone's events always run on one thread, in order. An event's lane is
+ * phone_hash(its key) % nlanes; an event without a key (and a record that
+ * does not decode) belongs to the record's home lane: the lane of its first
+ * event with a key, else of the record key, else 0. The consumer routes a
+ * record to every lane among its events with these two functions; the
+ * pipeline of each lane applies only its own events.
+ */
+struct wa_event;
+uint32_t pipeline_home_lane(const struct wa_event *evs, size_t n, const char *key, size_t key_len, uint32_t nlanes);
+uint32_t pipeline_event_lane(const struct wa_event *ev, uint32_t home, uint32_t nlanes);
 
 struct pipeline_opts {
 	const char *acs_api_version; /* NULL: REPLY_ACS_API_VERSION */
@@ -71,6 +97,7 @@ struct pipeline_stats {
 	uint64_t ignored;      /* validation and other events with nothing to do */
 	uint64_t conflicts;    /* compare-and-set retries */
 	uint64_t fresh_starts; /* events that found no usable context */
+	uint64_t key_mismatch; /* records whose key is missing or not their first phone */
 };
 
 pipeline_t *pipeline_new(const flow_t *flow, ctx_store_t *cs, const struct pipeline_opts *opts);
@@ -86,6 +113,17 @@ void pipeline_destroy(pipeline_t *p); /* NULL ok */
  */
 wb_err_t pipeline_process(pipeline_t *p, const struct pipeline_source *src, const char *payload, size_t len,
 			  int64_t now_s, pipeline_emit_fn emit, void *opaque);
+
+/*
+ * Emits the whole record to the dead-letter topic with reason (a stable
+ * name), stage and error (one line, no phone or message text): for a
+ * record the caller gives up on (retries exhausted). Honours src's lane
+ * like pipeline_process (only the home lane emits). WB_OK or the emit's
+ * error / WB_ERR_NOMEM.
+ */
+wb_err_t pipeline_dead_letter(pipeline_t *p, const struct pipeline_source *src, const char *payload, size_t len,
+			      const char *reason, const char *stage, const char *error, pipeline_emit_fn emit,
+			      void *opaque);
 
 void pipeline_stats(const pipeline_t *p, struct pipeline_stats *out);
 

@@ -6,13 +6,15 @@
  *
  * Mutable globals of the process (the only ones): the log level and log fd
  * (common/log.c).
- * Subcommands so far: demo, replay. run, lag and check arrive with the
- * Kafka worker and the operations work.
+ * Subcommands so far: run, demo, replay. lag and check arrive with the
+ * operations work.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "demo.h"
 #include "replay.h"
+#include "run.h"
 
 extern char **environ;
 
@@ -21,10 +23,12 @@ static void usage(FILE *f)
 	fprintf(f, "usage: wabot-worker <command> [flags]\n"
 		   "\n"
 		   "commands:\n"
-		   "  demo    replay the sample recording shipped in the binary: four users\n"
-		   "          donating at once over ACS and Meta, through the context store\n"
-		   "          (memory, or Redis when REDIS_URL or AZURE_REDIS_CONNECTIONSTRING\n"
-		   "          is set), the default flow and the reply encoder\n"
+		   "  run     the worker: consume WhatsApp events from Kafka as a consumer group,\n"
+		   "          advance each conversation, produce the replies (KAFKA_BROKERS needed)\n"
+		   "  demo    the worker against a Kafka of its own (librdkafka's mock cluster,\n"
+		   "          in-process): plays the sample recording shipped in the binary (four\n"
+		   "          users donating at once over ACS and Meta) into the inbound topic and\n"
+		   "          prints each reply as it arrives on the outbound topic\n"
 		   "  replay  run a recorded topic (kcat -C -J lines or event payloads) through\n"
 		   "          decode, context store, flow and replies, and print the output\n"
 		   "          records; --expect FILE compares them with a golden file\n"
@@ -42,8 +46,10 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (strcmp(argv[1], "run") == 0)
+		return run_main(argc - 2, argv + 2, environ);
 	if (strcmp(argv[1], "demo") == 0)
-		return replay_demo(argc - 2, argv + 2, environ);
+		return demo_main(argc - 2, argv + 2, environ);
 	if (strcmp(argv[1], "replay") == 0)
 		return replay_main(argc - 2, argv + 2, environ);
 	fprintf(stderr, "wabot-worker: unknown command \"%.40s\"\n\n", argv[1]);

@@ -260,6 +260,19 @@ bool offsets_commit_point(offsets_t *o, int32_t partition, int64_t *next)
 	return advanced;
 }
 
+bool offsets_current(offsets_t *o, int32_t partition, uint32_t epoch)
+{
+	struct offsets_slot *s = offsets_slot(o, partition);
+	bool cur;
+
+	if (s == NULL)
+		return false;
+	pthread_mutex_lock(&s->mu);
+	cur = s->assigned && s->epoch == epoch;
+	pthread_mutex_unlock(&s->mu);
+	return cur;
+}
+
 size_t offsets_in_flight(offsets_t *o, int32_t partition)
 {
 	struct offsets_slot *s = offsets_slot(o, partition);

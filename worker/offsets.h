@@ -114,6 +114,10 @@ bool offsets_done(offsets_t *o, int32_t partition, int64_t offset, uint32_t epoc
  */
 bool offsets_commit_point(offsets_t *o, int32_t partition, int64_t *next);
 
+/* true while partition is assigned under epoch (a worker asks before
+ * retrying a record: a revoked or lost assignment's work is abandoned). */
+bool offsets_current(offsets_t *o, int32_t partition, uint32_t epoch);
+
 /* Records of partition tracked and not yet released (done or not); 0 when
  * the partition is not assigned. */
 size_t offsets_in_flight(offsets_t *o, int32_t partition);

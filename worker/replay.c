@@ -171,9 +171,11 @@ static void text_of_reply(struct replay *r, const char *value, size_t len, struc
 	jbuf_ch(b, ']');
 }
 
-static wb_err_t replay_emit(void *opaque, enum pipeline_out kind, const char *key, size_t key_len, const char *value,
-			    size_t len)
+static wb_err_t replay_emit(void *opaque, const struct pipeline_output *o)
 {
+	enum pipeline_out kind = o->out;
+	const char *key = o->key, *value = o->value;
+	size_t key_len = o->key_len, len = o->len;
 	struct replay *r = opaque;
 	struct jbuf *b = &r->line;
 
@@ -256,11 +258,7 @@ static bool replay_record(struct replay *r, const char *line, size_t len, struct
 
 	*payload = line;
 	*plen = len;
-	src->topic = NULL;
-	src->partition = -1;
-	src->offset = -1;
-	src->key = NULL;
-	src->key_len = 0;
+	*src = (struct pipeline_source){.partition = -1, .offset = -1};
 	if (json_parse(d, line, len, NULL) != JSON_OK || json_type_of(d, 0) != JSON_OBJECT)
 		return true;
 	pl = json_get(d, 0, "payload");
@@ -589,7 +587,48 @@ int replay_main(int argc, char **argv, char **envp)
 extern const unsigned char wb_demo_recording[];
 extern const size_t wb_demo_recording_len;
 
-int replay_demo(int argc, char **argv, char **envp)
+long replay_each_demo_record(replay_record_fn fn, void *opaque)
 {
-	return replay_run(argc, argv, envp, wb_demo_recording, wb_demo_recording_len);
+	struct replay r;
+	const char *p = (const char *)wb_demo_recording, *end = p + wb_demo_recording_len;
+	char key[256];
+	long n = 0;
+
+	memset(&r, 0, sizeof(r));
+	json_doc_init(&r.doc);
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p)), *line = p;
+		size_t len = (size_t)((nl ? nl : end) - p);
+		struct pipeline_source src;
+		const char *payload;
+		size_t plen;
+
+		p = nl ? nl + 1 : end;
+		while (len > 0 && line[len - 1] == '\r')
+			len--;
+		if (len == 0 || !replay_record(&r, line, len, &src, &payload, &plen, key, sizeof(key)))
+			continue;
+		if (fn(opaque, src.key, src.key_len, payload, plen) != 0) {
+			n = -1;
+			break;
+		}
+		n++;
+	}
+	json_doc_fini(&r.doc);
+	free(r.payload);
+	return n;
+}
+
+void replay_print_text(FILE *f, const struct pipeline_output *o)
+{
+	struct replay r;
+
+	memset(&r, 0, sizeof(r));
+	jbuf_init(&r.line);
+	json_doc_init(&r.doc);
+	r.format = REPLAY_TEXT;
+	r.out = f;
+	replay_emit(&r, o);
+	jbuf_fini(&r.line);
+	json_doc_fini(&r.doc);
 }

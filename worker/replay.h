@@ -18,8 +18,20 @@
  * process exit code (0 ok, 1 failure or difference, 2 usage/config). */
 int replay_main(int argc, char **argv, char **envp);
 
-/* `wabot-worker demo`: replays the sample recording embedded in the binary
- * (tests/data/replay/sample.jsonl) in text format. Same exit codes. */
-int replay_demo(int argc, char **argv, char **envp);
+#include <stddef.h>
+#include <stdio.h>
+
+#include "pipeline.h"
+
+/* For the demo: calls fn for each record of the sample recording embedded
+ * in the binary (tests/data/replay/sample.jsonl), in order, skipping
+ * tombstones. key may be NULL. fn returns 0 to go on. Returns the number
+ * of records, or -1 when fn stopped it. */
+typedef int (*replay_record_fn)(void *opaque, const char *key, size_t key_len, const char *payload, size_t len);
+long replay_each_demo_record(replay_record_fn fn, void *opaque);
+
+/* Writes o as one readable line (replay --format text: phone masked, step,
+ * reply text; or the dead letter's reason) to f. */
+void replay_print_text(FILE *f, const struct pipeline_output *o);
 
 #endif /* WB_REPLAY_H */

@@ -36,19 +36,16 @@ struct bench_ctx {
 	int expect; /* index into payload_cycle_step for the event being processed */
 };
 
-static wb_err_t bench_emit(void *opaque, enum pipeline_out out, const char *key, size_t key_len, const char *value,
-			   size_t len)
+static wb_err_t bench_emit(void *opaque, const struct pipeline_output *o)
 {
 	struct bench_ctx *b = opaque;
 
-	(void)key;
-	(void)key_len;
-	if (out == PIPELINE_OUT_DLQ) {
+	if (o->out == PIPELINE_OUT_DLQ) {
 		b->dlq++;
 		return WB_OK;
 	}
 	b->replies++;
-	if (!payload_reply_has_step(value, len, payload_cycle_step[b->expect]))
+	if (!payload_reply_has_step(o->value, o->len, payload_cycle_step[b->expect]))
 		b->bad_steps++;
 	return WB_OK;
 }

@@ -34,19 +34,16 @@ struct worker {
 	unsigned long replies, wrong, dlq, errors, conflicts;
 };
 
-static wb_err_t check_emit(void *opaque, enum pipeline_out out, const char *key, size_t key_len,
-			   const char *value, size_t len)
+static wb_err_t check_emit(void *opaque, const struct pipeline_output *o)
 {
 	struct worker *w = opaque;
 
-	(void)key;
-	(void)key_len;
-	if (out == PIPELINE_OUT_DLQ) {
+	if (o->out == PIPELINE_OUT_DLQ) {
 		w->dlq++;
 		return WB_OK;
 	}
 	w->replies++;
-	if (!w->shared && !payload_reply_has_step(value, len, payload_cycle_step[w->expect]))
+	if (!w->shared && !payload_reply_has_step(o->value, o->len, payload_cycle_step[w->expect]))
 		w->wrong++;
 	return WB_OK;
 }

@@ -864,6 +864,419 @@ Test(config, stray_argument_is_not_echoed)
 	expect_load_error(NO_ENV, ARGC("--"), ARGV("--"), "argument #1", NULL);
 }
 
+/* ---- config_load: Kafka worker settings --------------------------------- */
+
+/* One whole-number setting of the Kafka worker: its names, range, default,
+ * a valid value other than the default, and how to read it back. */
+struct num_setting {
+	const char *env;
+	const char *flag;
+	long long lo, hi, def, sample;
+	long long (*get)(const struct wb_config *cfg);
+};
+
+static long long get_shutdown(const struct wb_config *cfg)
+{
+	return cfg->shutdown_timeout_s;
+}
+
+static long long get_drain(const struct wb_config *cfg)
+{
+	return cfg->drain_timeout_s;
+}
+
+static long long get_queue_depth(const struct wb_config *cfg)
+{
+	return cfg->queue_depth;
+}
+
+static long long get_max_in_flight(const struct wb_config *cfg)
+{
+	return cfg->max_in_flight;
+}
+
+static long long get_attempts(const struct wb_config *cfg)
+{
+	return cfg->event_max_attempts;
+}
+
+static const struct num_setting num_settings[] = {
+	{"SHUTDOWN_TIMEOUT_SECONDS", "--shutdown-timeout-seconds", 1, 3600,
+	 CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_S, 28, get_shutdown},
+	{"DRAIN_TIMEOUT_SECONDS", "--drain-timeout-seconds", 1, 600, CONFIG_DEFAULT_DRAIN_TIMEOUT_S,
+	 12, get_drain},
+	{"WORKER_QUEUE_DEPTH", "--worker-queue-depth", 1, 1048576, CONFIG_DEFAULT_QUEUE_DEPTH, 4096,
+	 get_queue_depth},
+	{"MAX_IN_FLIGHT_PER_PARTITION", "--max-in-flight-per-partition", 1, 1048576,
+	 CONFIG_DEFAULT_MAX_IN_FLIGHT, 20000, get_max_in_flight},
+	{"EVENT_MAX_ATTEMPTS", "--event-max-attempts", 1, 100, CONFIG_DEFAULT_EVENT_MAX_ATTEMPTS, 7,
+	 get_attempts},
+};
+
+#define NUM_SETTINGS (sizeof num_settings / sizeof num_settings[0])
+
+/* Loads with "<env>=<env_val>" (NULL: empty environment) and
+ * "<flag>=<flag_val>" (NULL: no flag); the setting must come out as want. */
+static void num_expect(const struct num_setting *s, const char *env_val, const char *flag_val,
+		       long long want)
+{
+	char env[128], flag[128];
+	char *envp[] = {env, NULL};
+	char *argv[] = {flag};
+	struct wb_config cfg;
+
+	snprintf(env, sizeof env, "%s=%s", s->env, env_val != NULL ? env_val : "");
+	snprintf(flag, sizeof flag, "%s=%s", s->flag, flag_val != NULL ? flag_val : "");
+	load_ok(&cfg, env_val != NULL ? envp : NO_ENV, flag_val != NULL ? 1 : 0, argv);
+	cr_assert_eq(s->get(&cfg), want, "%s (env %s, flag %s): got %lld, want %lld", s->env,
+		     env_val ? env_val : "-", flag_val ? flag_val : "-", s->get(&cfg), want);
+	config_fini(&cfg);
+}
+
+/* value must be refused, through the variable or the flag, with the range
+ * and the value in the error. */
+static void num_reject(const struct num_setting *s, bool via_flag, const char *value)
+{
+	char arg[128], want[256];
+	char *envp[] = {arg, NULL};
+	char *argv[] = {arg};
+
+	snprintf(arg, sizeof arg, "%s=%s", via_flag ? s->flag : s->env, value);
+	snprintf(want, sizeof want, "must be a whole number from %lld to %lld (got \"%s\")", s->lo,
+		 s->hi, value);
+	if (via_flag)
+		expect_load_error(NO_ENV, 1, argv, s->flag, want);
+	else
+		expect_load_error(envp, 0, NULL, s->env, want);
+}
+
+static void num_str(long long v, char *buf, size_t size)
+{
+	snprintf(buf, size, "%lld", v);
+}
+
+Test(config, worker_numbers_have_their_defaults)
+{
+	struct wb_config cfg;
+	size_t i;
+
+	cr_assert_eq(CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_S, 25);
+	cr_assert_eq(CONFIG_DEFAULT_DRAIN_TIMEOUT_S, 10);
+	cr_assert_eq(CONFIG_DEFAULT_QUEUE_DEPTH, 1024);
+	cr_assert_eq(CONFIG_DEFAULT_MAX_IN_FLIGHT, 10000);
+	cr_assert_eq(CONFIG_DEFAULT_EVENT_MAX_ATTEMPTS, 5);
+	load_ok(&cfg, NO_ENV, 0, NULL);
+	for (i = 0; i < NUM_SETTINGS; i++)
+		cr_assert_eq(num_settings[i].get(&cfg), num_settings[i].def, "%s",
+			     num_settings[i].env);
+	config_fini(&cfg);
+}
+
+Test(config, worker_numbers_are_read_from_the_environment)
+{
+	size_t i;
+
+	for (i = 0; i < NUM_SETTINGS; i++) {
+		char v[32];
+
+		num_str(num_settings[i].sample, v, sizeof v);
+		num_expect(&num_settings[i], v, NULL, num_settings[i].sample);
+	}
+}
+
+Test(config, worker_number_flags_override_the_environment)
+{
+	size_t i;
+
+	for (i = 0; i < NUM_SETTINGS; i++) {
+		const struct num_setting *s = &num_settings[i];
+		char v[32], env[128];
+		struct wb_config cfg;
+
+		num_str(s->sample, v, sizeof v);
+		num_expect(s, "1", v, s->sample);                          /* --flag=value */
+		snprintf(env, sizeof env, "%s=%lld", s->env, s->sample);
+		load_ok(&cfg, ENV(env), 2, ARGV((char *)s->flag, "2"));    /* --flag value */
+		cr_assert_eq(s->get(&cfg), 2, "%s", s->flag);
+		config_fini(&cfg);
+	}
+}
+
+Test(config, worker_numbers_accept_both_ends_of_their_range)
+{
+	size_t i;
+
+	for (i = 0; i < NUM_SETTINGS; i++) {
+		const struct num_setting *s = &num_settings[i];
+		char lo[32], hi[32];
+
+		num_str(s->lo, lo, sizeof lo);
+		num_str(s->hi, hi, sizeof hi);
+		num_expect(s, lo, NULL, s->lo);
+		num_expect(s, hi, NULL, s->hi);
+		num_expect(s, NULL, lo, s->lo);
+		num_expect(s, NULL, hi, s->hi);
+	}
+}
+
+Test(config, worker_numbers_reject_one_beyond_their_range)
+{
+	size_t i;
+
+	for (i = 0; i < NUM_SETTINGS; i++) {
+		const struct num_setting *s = &num_settings[i];
+		char below[32], above[32];
+
+		num_str(s->lo - 1, below, sizeof below);
+		num_str(s->hi + 1, above, sizeof above);
+		num_reject(s, false, below);
+		num_reject(s, false, above);
+		num_reject(s, true, below);
+		num_reject(s, true, above);
+	}
+}
+
+Test(config, worker_numbers_reject_garbage)
+{
+	static const char *const garbage[] = {
+		"ten", "-1", "+5", " 5", "5 ", "5s", "0x10", "1e3", "5.0", "99999999999999999999999",
+	};
+	size_t i, g;
+
+	for (i = 0; i < NUM_SETTINGS; i++)
+		for (g = 0; g < sizeof garbage / sizeof garbage[0]; g++)
+			num_reject(&num_settings[i], g % 2 == 1, garbage[g]);
+}
+
+Test(config, worker_numbers_empty_value_means_default)
+{
+	size_t i;
+
+	for (i = 0; i < NUM_SETTINGS; i++) {
+		const struct num_setting *s = &num_settings[i];
+		char v[32];
+
+		num_str(s->sample, v, sizeof v);
+		num_expect(s, "", NULL, s->def);  /* VAR= */
+		num_expect(s, NULL, "", s->def);  /* --flag= */
+		num_expect(s, v, "", s->def);     /* --flag= switches VAR=value off */
+	}
+}
+
+Test(config, group_instance_id_is_unset_by_default_and_when_empty)
+{
+	struct wb_config cfg;
+
+	load_ok(&cfg, NO_ENV, 0, NULL);
+	cr_assert_null(cfg.group_instance_id);
+	config_fini(&cfg);
+	load_ok(&cfg, ENV("KAFKA_GROUP_INSTANCE_ID="), 0, NULL);
+	cr_assert_null(cfg.group_instance_id);
+	config_fini(&cfg);
+	load_ok(&cfg, ENV("KAFKA_GROUP_INSTANCE_ID=wabot-worker-0"),
+		ARGC("--group-instance-id="), ARGV("--group-instance-id="));
+	cr_assert_null(cfg.group_instance_id, "an empty flag switches the variable off");
+	config_fini(&cfg);
+}
+
+Test(config, group_instance_id_from_environment_and_flag)
+{
+	struct wb_config cfg;
+
+	load_ok(&cfg, ENV("KAFKA_GROUP_INSTANCE_ID=wabot-worker-0"), 0, NULL);
+	cr_assert_str_eq(cfg.group_instance_id, "wabot-worker-0");
+	config_fini(&cfg);
+	load_ok(&cfg, ENV("KAFKA_GROUP_INSTANCE_ID=wabot-worker-0"),
+		ARGC("--group-instance-id", "wabot-worker-1"),
+		ARGV("--group-instance-id", "wabot-worker-1"));
+	cr_assert_str_eq(cfg.group_instance_id, "wabot-worker-1");
+	config_fini(&cfg);
+	load_ok(&cfg, ENV("KAFKA_GROUP_INSTANCE_ID=wabot-worker-0"),
+		ARGC("--group-instance-id=wabot-worker-2"), ARGV("--group-instance-id=wabot-worker-2"));
+	cr_assert_str_eq(cfg.group_instance_id, "wabot-worker-2");
+	config_fini(&cfg);
+}
+
+Test(config, group_instance_id_accepts_pod_name_characters)
+{
+	static const char *const ok[] = {
+		"a", "0", "wabot-worker-0", "Wabot.Worker_7", "pod.ns.svc-cluster.local", "x-_.9",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		struct wb_config cfg;
+
+		load_ok(&cfg, NO_ENV, 2, ARGV("--group-instance-id", (char *)ok[i]));
+		cr_assert_str_eq(cfg.group_instance_id, ok[i]);
+		config_fini(&cfg);
+	}
+}
+
+Test(config, group_instance_id_rejects_other_characters)
+{
+	static const struct {
+		const char *value;
+		const char *echo;
+	} bad[] = {
+		{"pod 0", "pod 0"},         {"pod/0", "pod/0"},
+		{"pod:0", "pod:0"},         {"\"wabot-worker-0\"", "\"wabot-worker-0\""},
+		{"pod\n0", "pod?0"},        {"p\xc3\xb8" "d", "p??d"},
+		{"pod,0", "pod,0"},         {"pod@0", "pod@0"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char env[128], want[160];
+		char *envp[] = {env, NULL};
+
+		snprintf(env, sizeof env, "KAFKA_GROUP_INSTANCE_ID=%s", bad[i].value);
+		snprintf(want, sizeof want,
+			 "may only contain letters, digits, '.', '_' and '-', like a pod name "
+			 "(got \"%s\")",
+			 bad[i].echo);
+		expect_load_error(envp, 0, NULL, "KAFKA_GROUP_INSTANCE_ID", want);
+	}
+	expect_load_error(NO_ENV, ARGC("--group-instance-id=pod 0"),
+			  ARGV("--group-instance-id=pod 0"), "--group-instance-id", "(got \"pod 0\")");
+}
+
+Test(config, group_instance_id_is_at_most_249_bytes)
+{
+	char env[400] = "KAFKA_GROUP_INSTANCE_ID=";
+	size_t prefix = strlen(env);
+	char *envp[] = {env, NULL};
+	struct wb_config cfg;
+
+	memset(env + prefix, 'a', 249);
+	env[prefix + 249] = '\0';
+	load_ok(&cfg, envp, 0, NULL);
+	cr_assert_eq(strlen(cfg.group_instance_id), 249);
+	config_fini(&cfg);
+
+	memset(env + prefix, 'a', 250);
+	env[prefix + 250] = '\0';
+	expect_load_error(envp, 0, NULL, "KAFKA_GROUP_INSTANCE_ID",
+			  "must be at most 249 bytes long (got 250 bytes)");
+	{
+		char err[512];
+
+		config_load(&cfg, 0, NULL, envp, err, sizeof err);
+		cr_assert_lt(strlen(err), 200, "the long value is not echoed: %s", err);
+	}
+}
+
+Test(config, store_fallback_defaults_to_none)
+{
+	struct wb_config cfg;
+
+	load_ok(&cfg, NO_ENV, 0, NULL);
+	cr_assert_eq(cfg.store_fallback, STORE_FALLBACK_NONE);
+	cr_assert_eq(STORE_FALLBACK_NONE, 0, "a zeroed config means no fallback");
+	config_fini(&cfg);
+	load_ok(&cfg, ENV("REDIS_URL=redis://cache"), 0, NULL);
+	cr_assert_eq(cfg.store_fallback, STORE_FALLBACK_NONE);
+	config_fini(&cfg);
+}
+
+Test(config, store_fallback_is_case_insensitive)
+{
+	static const struct {
+		const char *value;
+		enum wb_store_fallback want;
+	} ok[] = {
+		{"none", STORE_FALLBACK_NONE},     {"NONE", STORE_FALLBACK_NONE},
+		{"None", STORE_FALLBACK_NONE},     {"memory", STORE_FALLBACK_MEMORY},
+		{"MEMORY", STORE_FALLBACK_MEMORY}, {"Memory", STORE_FALLBACK_MEMORY},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		struct wb_config cfg;
+		char env[64];
+
+		snprintf(env, sizeof env, "STORE_FALLBACK=%s", ok[i].value);
+		load_ok(&cfg, ENV("REDIS_URL=redis://cache", env), 0, NULL);
+		cr_assert_eq(cfg.store_fallback, ok[i].want, "%s", ok[i].value);
+		config_fini(&cfg);
+	}
+}
+
+Test(config, store_fallback_flag_overrides_the_environment)
+{
+	struct wb_config cfg;
+
+	load_ok(&cfg, ENV("AZURE_REDIS_CONNECTIONSTRING=h,password=" SECRET, "STORE_FALLBACK=memory"),
+		ARGC("--store-fallback", "none"), ARGV("--store-fallback", "none"));
+	cr_assert_eq(cfg.store_fallback, STORE_FALLBACK_NONE);
+	config_fini(&cfg);
+	load_ok(&cfg, ENV("REDIS_URL=redis://cache", "STORE_FALLBACK=none"),
+		ARGC("--store-fallback=memory"), ARGV("--store-fallback=memory"));
+	cr_assert_eq(cfg.store_fallback, STORE_FALLBACK_MEMORY);
+	config_fini(&cfg);
+	load_ok(&cfg, ENV("REDIS_URL=redis://cache", "STORE_FALLBACK=memory"),
+		ARGC("--store-fallback="), ARGV("--store-fallback="));
+	cr_assert_eq(cfg.store_fallback, STORE_FALLBACK_NONE, "--store-fallback= means the default");
+	config_fini(&cfg);
+}
+
+Test(config, store_fallback_empty_value_means_none)
+{
+	struct wb_config cfg;
+
+	load_ok(&cfg, ENV("REDIS_URL=redis://cache", "STORE_FALLBACK="), 0, NULL);
+	cr_assert_eq(cfg.store_fallback, STORE_FALLBACK_NONE);
+	config_fini(&cfg);
+	/* Empty is "not set", so it is no error without Redis either. */
+	load_ok(&cfg, ENV("STORE_FALLBACK="), 0, NULL);
+	cr_assert_eq(cfg.store_fallback, STORE_FALLBACK_NONE);
+	config_fini(&cfg);
+	load_ok(&cfg, ENV("STORE_FALLBACK=memory"), ARGC("--store-fallback="),
+		ARGV("--store-fallback="));
+	cr_assert_eq(cfg.store_fallback, STORE_FALLBACK_NONE);
+	config_fini(&cfg);
+}
+
+Test(config, store_fallback_rejects_other_words)
+{
+	static const char *const bad[] = {"mem", "redis", "true", "1", "memory ", " none", "memoryy"};
+	size_t i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char env[64], want[96];
+
+		snprintf(env, sizeof env, "STORE_FALLBACK=%s", bad[i]);
+		snprintf(want, sizeof want, "must be none or memory (got \"%s\")", bad[i]);
+		expect_load_error(ENV("REDIS_URL=redis://cache", env), 0, NULL, "STORE_FALLBACK", want);
+	}
+	expect_load_error(ENV("REDIS_URL=redis://cache"), ARGC("--store-fallback", "disk"),
+			  ARGV("--store-fallback", "disk"), "--store-fallback",
+			  "must be none or memory (got \"disk\")");
+}
+
+Test(config, store_fallback_memory_needs_redis)
+{
+	struct wb_config cfg;
+	char err[512];
+
+	cr_assert_eq(config_load(&cfg, 0, NULL, ENV("STORE_FALLBACK=memory"), err, sizeof err),
+		     WB_ERR_CONFIG);
+	cr_assert_str_eq(err, "STORE_FALLBACK: memory only applies when Redis is configured "
+			      "(REDIS_URL or AZURE_REDIS_CONNECTIONSTRING)");
+	expect_load_error(ENV("STORE_FALLBACK=Memory"), 0, NULL, "STORE_FALLBACK",
+			  "only applies when Redis is configured");
+	expect_load_error(NO_ENV, ARGC("--store-fallback=memory"), ARGV("--store-fallback=memory"),
+			  "--store-fallback", "only applies when Redis is configured");
+	/* Redis switched off by an empty flag: memory has nothing to fall back from. */
+	expect_load_error(ENV("REDIS_URL=redis://:" SECRET "@cache", "STORE_FALLBACK=memory"),
+			  ARGC("--redis-url="), ARGV("--redis-url="), "STORE_FALLBACK",
+			  "only applies when Redis is configured");
+	/* "none" needs nothing. */
+	load_ok(&cfg, ENV("STORE_FALLBACK=none"), 0, NULL);
+	cr_assert_eq(cfg.store_fallback, STORE_FALLBACK_NONE);
+	config_fini(&cfg);
+}
+
 /* ---- summary and usage -------------------------------------------------- */
 
 Test(config, summary_hides_every_secret)
@@ -894,6 +1307,50 @@ Test(config, summary_hides_every_secret)
 	config_summary(&cfg, buf, sizeof buf);
 	cr_assert_null(strstr(buf, SECRET), "secret in summary:\n%s", buf);
 	cr_assert_not_null(strstr(buf, "rediss://:***@[::1]:6390/0"), "%s", buf);
+	config_fini(&cfg);
+}
+
+Test(config, summary_shows_the_worker_settings)
+{
+	struct wb_config cfg;
+	char buf[4096];
+
+	load_ok(&cfg,
+		ENV("REDIS_URL=redis://:" SECRET "@cache", "KAFKA_GROUP_INSTANCE_ID=wabot-worker-3",
+		    "SHUTDOWN_TIMEOUT_SECONDS=28", "DRAIN_TIMEOUT_SECONDS=12",
+		    "WORKER_QUEUE_DEPTH=4096", "MAX_IN_FLIGHT_PER_PARTITION=20000",
+		    "EVENT_MAX_ATTEMPTS=7", "STORE_FALLBACK=memory"),
+		0, NULL);
+	config_summary(&cfg, buf, sizeof buf);
+	cr_assert_null(strstr(buf, SECRET), "secret in summary:\n%s", buf);
+	cr_assert_not_null(strstr(buf, "kafka instance id:  wabot-worker-3 (static membership)\n"),
+			   "%s", buf);
+	cr_assert_not_null(
+		strstr(buf, "flow control:       queue depth 4096 per worker, 20000 in flight per "
+			    "partition\n"),
+		"%s", buf);
+	cr_assert_not_null(strstr(buf, "event attempts:     7, then the dead-letter topic\n"), "%s",
+			   buf);
+	cr_assert_not_null(
+		strstr(buf, "shutdown:           timeout 28 s, revocation drain timeout 12 s\n"), "%s",
+		buf);
+	cr_assert_not_null(strstr(buf, "store fallback:     memory"), "%s", buf);
+	config_fini(&cfg);
+
+	load_ok(&cfg, ENV("REDIS_URL=redis://cache"), 0, NULL);
+	config_summary(&cfg, buf, sizeof buf);
+	cr_assert_not_null(strstr(buf, "store fallback:     none\n"), "%s", buf);
+	config_fini(&cfg);
+
+	load_ok(&cfg, NO_ENV, 0, NULL);
+	config_summary(&cfg, buf, sizeof buf);
+	cr_assert_not_null(strstr(buf, "kafka instance id:  (none: dynamic membership)\n"), "%s",
+			   buf);
+	cr_assert_not_null(strstr(buf, "queue depth 1024 per worker, 10000 in flight"), "%s", buf);
+	cr_assert_not_null(strstr(buf, "event attempts:     5,"), "%s", buf);
+	cr_assert_not_null(strstr(buf, "timeout 25 s, revocation drain timeout 10 s"), "%s", buf);
+	cr_assert_null(strstr(buf, "store fallback"), "no fallback line for the memory store:\n%s",
+		       buf);
 	config_fini(&cfg);
 }
 
@@ -931,7 +1388,14 @@ Test(config, usage_lists_every_flag_and_variable)
 		"REDIS_TLS_SERVER_NAME", "--redis-tls-server-name", "REDIS_TLS_VERIFY",
 		"--redis-tls-verify", "REDIS_CONNECT_TIMEOUT_MS", "--redis-connect-timeout-ms",
 		"2000", "REDIS_COMMAND_TIMEOUT_MS", "--redis-command-timeout-ms", "1000",
-		"REDIS_POOL_SIZE", "--redis-pool-size",
+		"REDIS_POOL_SIZE", "--redis-pool-size", "KAFKA_GROUP_INSTANCE_ID",
+		"--group-instance-id", "1..249", "SHUTDOWN_TIMEOUT_SECONDS",
+		"--shutdown-timeout-seconds", "default: 25", "1..3600", "DRAIN_TIMEOUT_SECONDS",
+		"--drain-timeout-seconds", "default: 10\n", "1..600", "WORKER_QUEUE_DEPTH",
+		"--worker-queue-depth", "default: 1024\n", "MAX_IN_FLIGHT_PER_PARTITION",
+		"--max-in-flight-per-partition", "default: 10000\n", "1..1048576",
+		"EVENT_MAX_ATTEMPTS", "--event-max-attempts", "default: 5\n", "1..100",
+		"STORE_FALLBACK", "--store-fallback", "none or memory", "default: none\n",
 	};
 	char *text = NULL;
 	size_t len = 0, i;

@@ -2,8 +2,9 @@
  * test_main.c - the wabot-worker binary as a user runs it: exit codes
  * (0 ok, 1 runtime failure, 2 bad usage or configuration), one clear line for
  * a bad setting, no secret in any output, and the demo (the shipped sample
- * recording through decode, store, flow and replies) bringing every user to
- * the end of the conversation, against memory and a real redis-server.
+ * recording through librdkafka's mock Kafka cluster and the real worker:
+ * consumer group, lanes, store, flow, producer) bringing every user to the
+ * end of the conversation, against memory and a real redis-server.
  * WB_BINARY is the path of the built binary (set by CMakeLists.txt).
  */
 #include <stdio.h>
@@ -114,11 +115,15 @@ static void check_demo(const struct run_result *r)
 	static const char *const phones[] = {"573001234567", "573109876543", "5215512345678", "34612345678"};
 	char *out = strdup(r->out), *save = NULL, *line;
 	const char *last[4] = {NULL, NULL, NULL, NULL};
-	int lines = 0, confirm = 0;
+	int lines = 0, confirm = 0, summary = 0;
 	size_t i;
 
 	cr_assert_eq(r->status, 0, "stderr: %s", r->err);
 	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "demo: ", 6) == 0) {
+			summary += strstr(line, "24 replies and 1 dead letters out, every offset committed") != NULL;
+			continue;
+		}
 		lines++;
 		for (i = 0; i < 4; i++) {
 			size_t ml = strlen(masked[i]);
@@ -143,6 +148,7 @@ static void check_demo(const struct run_result *r)
 	}
 	cr_assert_eq(confirm, 1);
 	cr_assert_eq(lines, 25, "24 replies and one dead-lettered record");
+	cr_assert_eq(summary, 1, "the closing line: %s", r->out);
 	free(out);
 }
 

@@ -1,0 +1,563 @@
+/*
+ * consumer.c - poll loop, routing, flow control, commits, rebalances and
+ * shutdown (consumer.h). Everything here runs on the consumer thread
+ * except consumer_stop and consumer_get_stats.
+ */
+#include "consumer.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "event.h"
+#include "job.h"
+#include "kafka.h"
+#include "lanes.h"
+#include "log.h"
+#include "offsets.h"
+#include "pipeline.h"
+#include "producer.h"
+
+#define SERVICE_EVERY_MS 5     /* backlogs, resumes and offset stores */
+#define SERVICE_EVERY_MSGS 256
+
+struct cpart {
+	bool assigned;
+	bool paused;
+	int64_t stored;            /* last offset stored for commit; -1: none */
+	struct job *bl_head;       /* fetched, not yet queued (untracked) */
+	struct job *bl_tail;
+};
+
+struct consumer {
+	const struct wb_config *cfg;
+	rd_kafka_t *rk;
+	producer_t *prod;
+	lanes_t *lanes;
+	offsets_t *offs;
+	event_decoder_t *dec;
+	uint32_t nlanes;
+	struct cpart *parts;
+	int32_t hi;                /* 1 + highest partition ever assigned */
+	size_t backlogged;         /* partitions with a backlog */
+	atomic_bool stop;
+	bool shutting_down;
+	bool unclean;              /* a deadline ran out or Kafka failed */
+	int64_t shutdown_deadline; /* monotonic ms */
+	struct job_counters jc;
+	atomic_uint_fast64_t consumed, rebalances, lost, redone, pauses, commits;
+	atomic_uint assigned, paused;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+#define INC(c, field) atomic_fetch_add_explicit(&(c)->field, 1, memory_order_relaxed)
+
+/* --- flow control ------------------------------------------------------ */
+
+static void set_paused(consumer_t *c, int32_t partition, bool pause)
+{
+	struct cpart *cp = &c->parts[partition];
+	rd_kafka_topic_partition_list_t *l;
+	rd_kafka_resp_err_t err;
+
+	if (cp->paused == pause)
+		return;
+	l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, c->cfg->inbound_topic, partition);
+	err = pause ? rd_kafka_pause_partitions(c->rk, l) : rd_kafka_resume_partitions(c->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	if (err) {
+		log_at(LOG_ERROR, pause ? "cannot pause partition" : "cannot resume partition",
+		       LOG_INT("partition", partition), LOG_STR("error", rd_kafka_err2str(err)));
+		return;
+	}
+	cp->paused = pause;
+	if (pause) {
+		INC(c, pauses);
+		atomic_fetch_add_explicit(&c->paused, 1, memory_order_relaxed);
+	} else {
+		atomic_fetch_sub_explicit(&c->paused, 1, memory_order_relaxed);
+	}
+}
+
+/* Routes j to the lanes of its phones (see pipeline_home_lane). */
+static void route(consumer_t *c, struct job *j)
+{
+	const rd_kafka_message_t *m = j->msg;
+	const struct wa_event *evs = NULL;
+	size_t n = 0, i;
+
+	if (c->nlanes == 1) {
+		job_lane_set(j, 0);
+		return;
+	}
+	if (event_decode(c->dec, m->payload ? m->payload : "", m->len, &evs, &n, NULL, 0) != EVENT_OK)
+		n = 0;
+	j->home = pipeline_home_lane(evs, n, m->key, m->key ? m->key_len : 0, c->nlanes);
+	job_lane_set(j, j->home);
+	for (i = 0; i < n; i++)
+		job_lane_set(j, pipeline_event_lane(&evs[i], j->home, c->nlanes));
+	/* the home lane got a share even when all events went elsewhere: it
+	 * owns whole-record dead letters and simply finds nothing else to do */
+}
+
+/* Queues j when every lane it needs has room and its partition may take
+ * one more record in flight. false: j stays with the caller. */
+static bool try_dispatch(consumer_t *c, struct job *j)
+{
+	uint32_t i;
+	wb_err_t err;
+
+	for (i = 0; i < c->nlanes; i++)
+		if (job_lane_has(j, i) && !lanes_room(c->lanes, i))
+			return false;
+	err = offsets_track(c->offs, j->partition, j->offset, &j->epoch);
+	if (err == WB_ERR_TOO_BIG)
+		return false;
+	if (err != WB_OK) {
+		/* an offset at or below one already tracked: a repeated fetch of
+		 * a record that is done or running */
+		log_at(LOG_WARN, "record fetched twice; the repeat is ignored", LOG_INT("partition", j->partition),
+		       LOG_INT("offset", j->offset), LOG_ERR("error", err));
+		job_discard(j);
+		return true;
+	}
+	lanes_push(c->lanes, j);
+	job_unref(j); /* the lanes hold it now */
+	return true;
+}
+
+static void backlog_add(consumer_t *c, struct cpart *cp, int32_t partition, struct job *j)
+{
+	j->next = NULL;
+	if (cp->bl_tail)
+		cp->bl_tail->next = j;
+	else {
+		cp->bl_head = j;
+		c->backlogged++;
+	}
+	cp->bl_tail = j;
+	set_paused(c, partition, true);
+}
+
+static void backlog_drop(consumer_t *c, struct cpart *cp)
+{
+	struct job *j = cp->bl_head, *next;
+
+	if (j)
+		c->backlogged--;
+	for (; j; j = next) {
+		next = j->next;
+		job_discard(j);
+	}
+	cp->bl_head = cp->bl_tail = NULL;
+}
+
+/* Moves backlogs on, resumes drained partitions, stores commit points. */
+static void service(consumer_t *c)
+{
+	rd_kafka_topic_partition_list_t *store = NULL;
+	int32_t p;
+
+	for (p = 0; p < c->hi; p++) {
+		struct cpart *cp = &c->parts[p];
+		int64_t next;
+
+		if (!cp->assigned)
+			continue;
+		while (cp->bl_head) {
+			struct job *j = cp->bl_head, *after = j->next;
+
+			if (!try_dispatch(c, j))
+				break;
+			cp->bl_head = after;
+			if (!after) {
+				cp->bl_tail = NULL;
+				c->backlogged--;
+			}
+		}
+		if (!cp->bl_head && cp->paused)
+			set_paused(c, p, false);
+		if (offsets_commit_point(c->offs, p, &next)) {
+			if (!store)
+				store = rd_kafka_topic_partition_list_new(8);
+			rd_kafka_topic_partition_list_add(store, c->cfg->inbound_topic, p)->offset = next;
+			cp->stored = next;
+		}
+	}
+	if (store) {
+		rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, store);
+
+		if (err)
+			log_at(LOG_WARN, "cannot store offsets", LOG_STR("error", rd_kafka_err2str(err)));
+		INC(c, commits);
+		rd_kafka_topic_partition_list_destroy(store);
+	}
+}
+
+/* --- rebalances ------------------------------------------------------- */
+
+static bool our_partition(consumer_t *c, const rd_kafka_topic_partition_t *tp)
+{
+	return strcmp(tp->topic, c->cfg->inbound_topic) == 0 && tp->partition >= 0 &&
+	       tp->partition < CONSUMER_MAX_PARTITIONS;
+}
+
+static void on_assign(consumer_t *c, rd_kafka_topic_partition_list_t *parts)
+{
+	rd_kafka_error_t *e;
+	int i;
+
+	for (i = 0; i < parts->cnt; i++) {
+		int32_t p = parts->elems[i].partition;
+		struct cpart *cp;
+
+		if (!our_partition(c, &parts->elems[i])) {
+			log_at(LOG_ERROR, "assigned a partition this worker cannot serve", LOG_STR("topic", parts->elems[i].topic),
+			       LOG_INT("partition", p));
+			continue;
+		}
+		cp = &c->parts[p];
+		if (offsets_assign(c->offs, p, NULL) != WB_OK) {
+			log_at(LOG_ERROR, "cannot track partition", LOG_INT("partition", p));
+			continue;
+		}
+		cp->assigned = true;
+		cp->paused = false;
+		cp->stored = -1;
+		if (p + 1 > c->hi)
+			c->hi = p + 1;
+		atomic_fetch_add_explicit(&c->assigned, 1, memory_order_relaxed);
+	}
+	if ((e = rd_kafka_incremental_assign(c->rk, parts))) {
+		log_at(LOG_ERROR, "incremental assign failed", LOG_STR("error", rd_kafka_error_string(e)));
+		rd_kafka_error_destroy(e);
+	}
+	log_at(LOG_INFO, "partitions assigned", LOG_INT("count", parts->cnt),
+	       LOG_UINT("assigned", atomic_load(&c->assigned)));
+}
+
+/* Waits (bounded) until the revoked partitions have nothing in flight, then
+ * commits their done prefix synchronously. */
+static void drain_and_commit(consumer_t *c, rd_kafka_topic_partition_list_t *parts)
+{
+	int64_t deadline = now_ms() + (int64_t)c->cfg->drain_timeout_s * 1000;
+	rd_kafka_topic_partition_list_t *commit;
+	int i;
+
+	if (c->shutting_down && c->shutdown_deadline < deadline)
+		deadline = c->shutdown_deadline;
+	for (;;) {
+		bool busy = false;
+
+		for (i = 0; i < parts->cnt; i++) {
+			int32_t p = parts->elems[i].partition;
+			int64_t next;
+
+			if (!our_partition(c, &parts->elems[i]) || !c->parts[p].assigned)
+				continue;
+			if (offsets_commit_point(c->offs, p, &next))
+				c->parts[p].stored = next;
+			if (offsets_in_flight(c->offs, p) > 0)
+				busy = true;
+		}
+		if (!busy)
+			break;
+		if (now_ms() >= deadline) {
+			log_at(LOG_WARN, "drain deadline passed: records still running are given up",
+			       LOG_INT("seconds", c->cfg->drain_timeout_s));
+			c->unclean = true;
+			break;
+		}
+		sleep_ms(1);
+	}
+	commit = rd_kafka_topic_partition_list_new(parts->cnt);
+	for (i = 0; i < parts->cnt; i++) {
+		int32_t p = parts->elems[i].partition;
+
+		if (our_partition(c, &parts->elems[i]) && c->parts[p].assigned && c->parts[p].stored >= 0)
+			rd_kafka_topic_partition_list_add(commit, c->cfg->inbound_topic, p)->offset =
+				c->parts[p].stored;
+	}
+	if (commit->cnt > 0) {
+		rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, commit);
+
+		if (!err)
+			err = rd_kafka_commit(c->rk, commit, 0);
+		if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+			log_at(LOG_WARN, "commit at revocation failed", LOG_STR("error", rd_kafka_err2str(err)));
+		} else {
+			INC(c, commits);
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(commit);
+}
+
+static void on_revoke(consumer_t *c, rd_kafka_topic_partition_list_t *parts)
+{
+	bool lost = rd_kafka_assignment_lost(c->rk);
+	rd_kafka_error_t *e;
+	int i;
+
+	for (i = 0; i < parts->cnt; i++)
+		if (our_partition(c, &parts->elems[i]))
+			backlog_drop(c, &c->parts[parts->elems[i].partition]);
+	if (!lost)
+		drain_and_commit(c, parts);
+	for (i = 0; i < parts->cnt; i++) {
+		int32_t p = parts->elems[i].partition;
+		struct cpart *cp;
+		size_t left;
+
+		if (!our_partition(c, &parts->elems[i]) || !c->parts[p].assigned)
+			continue;
+		cp = &c->parts[p];
+		left = offsets_in_flight(c->offs, p);
+		if (left)
+			atomic_fetch_add_explicit(&c->redone, left, memory_order_relaxed);
+		if (lost) {
+			offsets_lost(c->offs, p);
+			INC(c, lost);
+		} else {
+			offsets_revoke(c->offs, p);
+		}
+		if (cp->paused)
+			atomic_fetch_sub_explicit(&c->paused, 1, memory_order_relaxed);
+		cp->assigned = false;
+		cp->paused = false;
+		atomic_fetch_sub_explicit(&c->assigned, 1, memory_order_relaxed);
+	}
+	if ((e = rd_kafka_incremental_unassign(c->rk, parts))) {
+		log_at(LOG_ERROR, "incremental unassign failed", LOG_STR("error", rd_kafka_error_string(e)));
+		rd_kafka_error_destroy(e);
+	}
+	log_at(lost ? LOG_WARN : LOG_INFO, lost ? "partitions lost" : "partitions revoked", LOG_INT("count", parts->cnt),
+	       LOG_UINT("assigned", atomic_load(&c->assigned)));
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	consumer_t *c = opaque;
+
+	(void)rk;
+	INC(c, rebalances);
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+		on_assign(c, parts);
+	else
+		on_revoke(c, parts);
+}
+
+/* --- the loop --------------------------------------------------------- */
+
+static void handle(consumer_t *c, rd_kafka_message_t *m)
+{
+	struct cpart *cp;
+	struct job *j;
+
+	if (m->err) {
+		if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			char why[256];
+
+			log_at(LOG_WARN, "consumer error", LOG_STR("error", rd_kafka_message_errstr(m)));
+			if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+				rd_kafka_fatal_error(c->rk, why, sizeof(why));
+				log_at(LOG_ERROR, "fatal Kafka error: stopping", LOG_STR("error", why));
+				c->unclean = true;
+				consumer_stop(c);
+			}
+		}
+		rd_kafka_message_destroy(m);
+		return;
+	}
+	if (m->partition < 0 || m->partition >= CONSUMER_MAX_PARTITIONS || !c->parts[m->partition].assigned) {
+		rd_kafka_message_destroy(m);
+		return;
+	}
+	cp = &c->parts[m->partition];
+	INC(c, consumed);
+	if (!(j = job_new(m, 0, c->offs, &c->jc))) {
+		/* Skipping the record would let its offset be committed past:
+		 * stop instead, and let a restart fetch it again. */
+		log_at(LOG_ERROR, "out of memory for a record: stopping", LOG_INT("partition", m->partition),
+		       LOG_INT("offset", m->offset));
+		rd_kafka_message_destroy(m);
+		c->unclean = true;
+		consumer_stop(c);
+		return;
+	}
+	route(c, j);
+	if (cp->bl_head || !try_dispatch(c, j))
+		backlog_add(c, cp, m->partition, j);
+}
+
+int consumer_run(consumer_t *c)
+{
+	int64_t last = now_ms();
+	unsigned since = 0;
+	rd_kafka_resp_err_t err;
+
+	while (!atomic_load_explicit(&c->stop, memory_order_relaxed)) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, c->backlogged ? 2 : 50);
+		int64_t now;
+
+		if (m) {
+			handle(c, m);
+			since++;
+		}
+		now = now_ms();
+		if (!m || since >= SERVICE_EVERY_MSGS || now - last >= SERVICE_EVERY_MS) {
+			service(c);
+			last = now;
+			since = 0;
+		}
+	}
+
+	/* Shutdown: leave through the revocation path, which drains and
+	 * commits, then close (librdkafka 2.0.2 can hang closing while an
+	 * incremental assign is pending, hence the wait for an empty one). */
+	c->shutting_down = true;
+	c->shutdown_deadline = now_ms() + (int64_t)c->cfg->shutdown_timeout_s * 1000;
+	log_at(LOG_INFO, "shutting down: finishing in-flight records", LOG_INT("deadline_seconds", c->cfg->shutdown_timeout_s));
+	if ((err = rd_kafka_unsubscribe(c->rk)))
+		log_at(LOG_WARN, "unsubscribe failed", LOG_STR("error", rd_kafka_err2str(err)));
+	for (;;) {
+		rd_kafka_topic_partition_list_t *a = NULL;
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 20);
+		bool empty;
+
+		if (m)
+			handle(c, m);
+		service(c);
+		empty = rd_kafka_assignment(c->rk, &a) == RD_KAFKA_RESP_ERR_NO_ERROR && a->cnt == 0;
+		if (a)
+			rd_kafka_topic_partition_list_destroy(a);
+		if (empty && atomic_load(&c->assigned) == 0)
+			break;
+		if (now_ms() >= c->shutdown_deadline) {
+			log_at(LOG_WARN, "shutdown deadline passed with partitions still assigned");
+			c->unclean = true;
+			break;
+		}
+	}
+	if ((err = rd_kafka_consumer_close(c->rk)))
+		log_at(LOG_WARN, "consumer close failed", LOG_STR("error", rd_kafka_err2str(err)));
+	return c->unclean ? 1 : 0;
+}
+
+void consumer_stop(consumer_t *c)
+{
+	atomic_store(&c->stop, true);
+}
+
+/* --- construction ----------------------------------------------------- */
+
+consumer_t *consumer_new(const struct wb_config *cfg, const flow_t *flow, ctx_store_t *store, ctx_store_t *fallback,
+			 const char *brokers, char *errstr, size_t errstr_size)
+{
+	consumer_t *c = calloc(1, sizeof(*c));
+	rd_kafka_conf_t *conf;
+	rd_kafka_topic_partition_list_t *topics;
+	rd_kafka_resp_err_t err;
+	char why[512];
+
+	if (!c) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	c->cfg = cfg;
+	c->nlanes = (uint32_t)cfg->worker_threads;
+	if (!(c->parts = calloc(CONSUMER_MAX_PARTITIONS, sizeof(*c->parts))) || !(c->dec = event_decoder_new())) {
+		snprintf(errstr, errstr_size, "out of memory");
+		goto fail;
+	}
+	if (!(c->offs = offsets_new(cfg->max_in_flight, CONSUMER_MAX_PARTITIONS, errstr, errstr_size)))
+		goto fail;
+	if (!(c->prod = producer_new(cfg, brokers, errstr, errstr_size)))
+		goto fail;
+	{
+		struct lanes_opts lo = {cfg, flow, store, fallback, c->prod, c->offs};
+
+		if (!(c->lanes = lanes_new(&lo, errstr, errstr_size)))
+			goto fail;
+	}
+	if (!(conf = kafka_conf_new(cfg, KAFKA_CONSUMER, brokers, errstr, errstr_size)))
+		goto fail;
+	rd_kafka_conf_set_opaque(conf, c);
+	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+	if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why)))) {
+		rd_kafka_conf_destroy(conf);
+		snprintf(errstr, errstr_size, "cannot create the Kafka consumer: %s", why);
+		goto fail;
+	}
+	rd_kafka_poll_set_consumer(c->rk);
+	topics = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(topics, cfg->inbound_topic, RD_KAFKA_PARTITION_UA);
+	err = rd_kafka_subscribe(c->rk, topics);
+	rd_kafka_topic_partition_list_destroy(topics);
+	if (err) {
+		snprintf(errstr, errstr_size, "cannot subscribe to %s: %s", cfg->inbound_topic, rd_kafka_err2str(err));
+		goto fail;
+	}
+	return c;
+fail:
+	consumer_destroy(c);
+	return NULL;
+}
+
+void consumer_destroy(consumer_t *c)
+{
+	int32_t p;
+
+	if (!c)
+		return;
+	/* lanes first (they finish or abandon their jobs), then the producer
+	 * (its reports release the jobs' last references), then the records
+	 * never started, and only then the consumer their messages belong to */
+	lanes_destroy(c->lanes);
+	producer_destroy(c->prod, c->shutting_down ? (int)(c->shutdown_deadline - now_ms() > 1000
+								  ? c->shutdown_deadline - now_ms()
+								  : 1000)
+						     : 1000);
+	for (p = 0; c->parts && p < c->hi; p++)
+		backlog_drop(c, &c->parts[p]);
+	if (c->rk)
+		rd_kafka_destroy(c->rk);
+	offsets_destroy(c->offs);
+	event_decoder_destroy(c->dec);
+	free(c->parts);
+	free(c);
+}
+
+void consumer_get_stats(consumer_t *c, struct consumer_stats *out, struct lanes_stats *lanes)
+{
+	if (lanes)
+		lanes_get_stats(c->lanes, lanes);
+	memset(out, 0, sizeof(*out));
+	out->consumed = atomic_load_explicit(&c->consumed, memory_order_relaxed);
+	out->done = atomic_load_explicit(&c->jc.done, memory_order_relaxed);
+	out->failed = atomic_load_explicit(&c->jc.failed, memory_order_relaxed);
+	out->abandoned = atomic_load_explicit(&c->jc.abandoned, memory_order_relaxed);
+	out->rebalances = atomic_load_explicit(&c->rebalances, memory_order_relaxed);
+	out->lost = atomic_load_explicit(&c->lost, memory_order_relaxed);
+	out->redone = atomic_load_explicit(&c->redone, memory_order_relaxed);
+	out->pauses = atomic_load_explicit(&c->pauses, memory_order_relaxed);
+	out->commits = atomic_load_explicit(&c->commits, memory_order_relaxed);
+	out->assigned = atomic_load_explicit(&c->assigned, memory_order_relaxed);
+	out->paused = atomic_load_explicit(&c->paused, memory_order_relaxed);
+}

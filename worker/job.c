@@ -1,0 +1,44 @@
+/*
+ * job.c - lifetime of one inbound record (job.h).
+ */
+#include "job.h"
+
+#include <stdlib.h>
+
+struct job *job_new(rd_kafka_message_t *msg, uint32_t epoch, offsets_t *offsets, struct job_counters *counters)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	j->msg = msg;
+	j->partition = msg->partition;
+	j->offset = msg->offset;
+	j->epoch = epoch;
+	j->offsets = offsets;
+	j->counters = counters;
+	atomic_init(&j->refs, 1);
+	atomic_init(&j->failed, false);
+	return j;
+}
+
+void job_discard(struct job *j)
+{
+	if (!j)
+		return;
+	rd_kafka_message_destroy(j->msg);
+	free(j);
+}
+
+void job_unref(struct job *j)
+{
+	if (atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (atomic_load_explicit(&j->failed, memory_order_relaxed))
+		atomic_fetch_add_explicit(&j->counters->failed, 1, memory_order_relaxed);
+	else if (offsets_done(j->offsets, j->partition, j->offset, j->epoch))
+		atomic_fetch_add_explicit(&j->counters->done, 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&j->counters->abandoned, 1, memory_order_relaxed);
+	job_discard(j);
+}

@@ -1,0 +1,85 @@
+/*
+ * job.h - one inbound Kafka record on its way through the worker.
+ *
+ * The consumer thread creates a job per fetched record and routes it to the
+ * lanes (worker threads) owning its phones; each lane runs the pipeline on
+ * its share of the record's events; each output (reply or dead letter) is
+ * produced with the job as delivery opaque. The job counts these holders in
+ * refs. When the last one lets go, the record is done: its offset is marked
+ * done in the offset tracker (under the epoch of the assignment that fetched
+ * it, so a result of a revoked or lost assignment never counts), unless an
+ * output could not be delivered, in which case the offset stays not done and
+ * the partition's commit stops there (at-least-once: a restart redelivers).
+ *
+ * Owns: the librdkafka message (destroyed with the job). Borrows the
+ * tracker and the counters, which outlive every job.
+ * Threads: refs and failed are atomic; everything else is written before the
+ * job is shared and only read afterwards.
+ */
+#ifndef WB_JOB_H
+#define WB_JOB_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "offsets.h"
+
+/* Counters every job updates on completion; owned by the consumer. */
+struct job_counters {
+	atomic_uint_fast64_t done;      /* records fully done (offset marked done) */
+	atomic_uint_fast64_t abandoned; /* records whose assignment went away first */
+	atomic_uint_fast64_t failed;    /* records with an undelivered output */
+};
+
+/* Up to 256 lanes (CONFIG_MAX_THREADS). */
+#define JOB_MAX_LANES 256
+
+struct job {
+	rd_kafka_message_t *msg;
+	int32_t partition;
+	int64_t offset;
+	uint32_t epoch;            /* the assignment that fetched it */
+	atomic_uint refs;
+	atomic_bool failed;        /* an output was not delivered */
+	offsets_t *offsets;
+	struct job_counters *counters;
+	uint32_t home;             /* home lane (pipeline_home_lane) */
+	uint64_t lanes[JOB_MAX_LANES / 64]; /* lanes holding events of it */
+	struct job *next;          /* consumer backlog */
+};
+
+/* New job for msg (taken over), holding one reference for the caller.
+ * NULL when memory runs out (msg is then NOT taken over). */
+struct job *job_new(rd_kafka_message_t *msg, uint32_t epoch, offsets_t *offsets, struct job_counters *counters);
+
+static inline void job_ref(struct job *j)
+{
+	atomic_fetch_add_explicit(&j->refs, 1, memory_order_relaxed);
+}
+
+/* Drops one reference; the last one completes the job and frees it. */
+void job_unref(struct job *j);
+
+/* Marks that an output of j was not delivered (its offset must not count). */
+static inline void job_fail(struct job *j)
+{
+	atomic_store_explicit(&j->failed, true, memory_order_relaxed);
+}
+
+/* Frees j without marking anything done: a record that was never started
+ * (dropped from a backlog on revocation, or at shutdown). */
+void job_discard(struct job *j);
+
+static inline void job_lane_set(struct job *j, uint32_t lane)
+{
+	j->lanes[lane / 64] |= UINT64_C(1) << (lane % 64);
+}
+
+static inline bool job_lane_has(const struct job *j, uint32_t lane)
+{
+	return (j->lanes[lane / 64] >> (lane % 64)) & 1u;
+}
+
+#endif /* WB_JOB_H */

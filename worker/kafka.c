@@ -1,0 +1,126 @@
+/*
+ * kafka.c - librdkafka configuration and log routing (kafka.h).
+ */
+#include "kafka.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+/* librdkafka's syslog levels onto ours. */
+static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	enum log_level l = level <= 3 ? LOG_ERROR : level <= 4 ? LOG_WARN : level <= 6 ? LOG_INFO : LOG_DEBUG;
+
+	log_at(l, "librdkafka", LOG_STR("client", rd_kafka_name(rk)), LOG_STR("facility", fac),
+	       LOG_STR("message", buf));
+}
+
+/* Properties the worker's guarantees rest on: set from our own settings,
+ * never from KAFKA_PROP_ (with the setting to use instead, if any). */
+static const char *const managed[][2] = {
+	{"bootstrap.servers", "KAFKA_BROKERS"},
+	{"group.id", "KAFKA_GROUP_ID"},
+	{"group.instance.id", "KAFKA_GROUP_INSTANCE_ID"},
+	{"enable.auto.offset.store", NULL},
+	{"enable.auto.commit", NULL},
+	{"enable.idempotence", NULL},
+	{"partition.assignment.strategy", NULL},
+};
+
+static int set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr, size_t errstr_size)
+{
+	char why[256];
+
+	if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) == RD_KAFKA_CONF_OK)
+		return 0;
+	if (config_kafka_prop_is_secret(name))
+		snprintf(errstr, errstr_size, "Kafka property %s: refused by librdkafka", name);
+	else
+		snprintf(errstr, errstr_size, "Kafka property %s: %s", name, why);
+	return -1;
+}
+
+rd_kafka_conf_t *kafka_conf_new(const struct wb_config *cfg, enum kafka_role role, const char *brokers, char *errstr,
+				size_t errstr_size)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	const char *base[][2] = {
+		{"bootstrap.servers", brokers ? brokers : cfg->kafka_brokers},
+		{"client.id", role == KAFKA_CONSUMER   ? "wabot-worker"
+			      : role == KAFKA_PRODUCER ? "wabot-worker-producer"
+						       : "wabot-worker-reader"},
+	};
+	char reader_group[300];
+	const char *consumer[][2] = {
+		{"group.id", cfg->group_id},
+		{"partition.assignment.strategy", "cooperative-sticky"},
+		{"enable.auto.offset.store", "false"},
+		{"enable.auto.commit", "true"},
+		{"auto.commit.interval.ms", "1000"},
+		{"auto.offset.reset", "earliest"},
+	};
+	const char *producer[][2] = {
+		{"enable.idempotence", "true"},
+		{"linger.ms", "5"},
+	};
+	size_t i;
+
+	if (!conf) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+	for (i = 0; i < sizeof(base) / sizeof(base[0]); i++)
+		if (set(conf, base[i][0], base[i][1], errstr, errstr_size))
+			goto fail;
+	if (role == KAFKA_CONSUMER) {
+		for (i = 0; i < sizeof(consumer) / sizeof(consumer[0]); i++)
+			if (set(conf, consumer[i][0], consumer[i][1], errstr, errstr_size))
+				goto fail;
+		if (cfg->group_instance_id &&
+		    set(conf, "group.instance.id", cfg->group_instance_id, errstr, errstr_size))
+			goto fail;
+	} else if (role == KAFKA_READER) {
+		snprintf(reader_group, sizeof(reader_group), "%s-reader", cfg->group_id);
+		if (set(conf, "group.id", reader_group, errstr, errstr_size) ||
+		    set(conf, "enable.auto.commit", "false", errstr, errstr_size))
+			goto fail;
+	} else {
+		for (i = 0; i < sizeof(producer) / sizeof(producer[0]); i++)
+			if (set(conf, producer[i][0], producer[i][1], errstr, errstr_size))
+				goto fail;
+	}
+	for (i = 0; i < cfg->kafka_props_len; i++) {
+		const char *name = cfg->kafka_props[i].name;
+		size_t k;
+
+		for (k = 0; k < sizeof(managed) / sizeof(managed[0]); k++)
+			if (strcmp(name, managed[k][0]) == 0) {
+				snprintf(errstr, errstr_size,
+					 "Kafka property %s: set by the worker itself (safe commits and per-user order "
+					 "depend on it)%s%s",
+					 name, managed[k][1] ? "; use " : "", managed[k][1] ? managed[k][1] : "");
+				goto fail;
+			}
+		if (set(conf, name, cfg->kafka_props[i].value, errstr, errstr_size))
+			goto fail;
+	}
+	return conf;
+fail:
+	rd_kafka_conf_destroy(conf);
+	return NULL;
+}
+
+void kafka_log_version(void)
+{
+	int v = rd_kafka_version();
+
+	if (v < KAFKA_MIN_VERSION)
+		log_at(LOG_WARN, "librdkafka is older than 2.0.2: cooperative rebalancing and pause/resume fixes "
+				 "the worker relies on may be missing",
+		       LOG_STR("version", rd_kafka_version_str()));
+	else
+		log_at(LOG_INFO, "librdkafka", LOG_STR("version", rd_kafka_version_str()));
+}

@@ -1,0 +1,412 @@
+/*
+ * lanes.c - worker threads with bounded FIFO queues (lanes.h).
+ * Each lane: a ring of job pointers under a mutex, a condition variable the
+ * consumer signals on push, a pipeline (and a second one on the fallback
+ * store when --store-fallback memory is on).
+ */
+#include "lanes.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "pipeline.h"
+
+#define LANE_BATCH 64          /* jobs taken from the queue per lock */
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 2000
+#define PROBE_KEY "wabot-worker-probe"
+#define PROBE_EVERY_MS 1000    /* during an outage, with the memory fallback on */
+
+struct lane {
+	struct lanes *l;
+	uint32_t id;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct job **ring;
+	size_t head, count;    /* under mu */
+	atomic_size_t depth;   /* count, readable without the lock */
+	pipeline_t *p;
+	pipeline_t *fallback_p;
+	uint64_t rand;
+	bool in_outage;        /* the store did not answer; logged once per outage */
+	int64_t last_probe;    /* mono ms of the last probe during an outage */
+	struct ctx_value probe;
+	atomic_uint_fast64_t store_retries, poison, abandoned;
+	pthread_mutex_t st_mu;          /* guards st, copied after each batch */
+	struct pipeline_stats st;       /* p's and fallback_p's counters, summed */
+};
+
+struct lanes {
+	const struct wb_config *cfg;
+	ctx_store_t *store;
+	ctx_store_t *fallback;
+	producer_t *producer;
+	offsets_t *offsets;
+	uint32_t n;
+	size_t depth;
+	atomic_bool stop;
+	struct lane *lane;
+};
+
+/* The emit callback's view of one record being processed. */
+struct emit_ctx {
+	struct lane *ln;
+	struct job *job;
+	uint32_t attempts;
+};
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t next_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Backoff before attempt `attempt` (1-based): 100 ms doubling to 2 s, with
+ * the upper half jittered so lanes that failed together retry apart. */
+static long backoff_ms(struct lane *ln, uint32_t attempt)
+{
+	long ms = BACKOFF_FIRST_MS;
+
+	while (attempt-- > 1 && ms < BACKOFF_MAX_MS)
+		ms *= 2;
+	if (ms > BACKOFF_MAX_MS)
+		ms = BACKOFF_MAX_MS;
+	return ms / 2 + (long)(next_rand(&ln->rand) % (uint64_t)(ms / 2 + 1));
+}
+
+static wb_err_t lane_emit(void *opaque, const struct pipeline_output *o)
+{
+	struct emit_ctx *ec = opaque;
+	wb_err_t err = producer_send(ec->ln->l->producer, o, ec->job, ec->attempts);
+
+	if (err == WB_ERR_TOO_BIG && o->out == PIPELINE_OUT_DLQ) {
+		/* A dead letter bigger than the topic accepts: send it without
+		 * the payload rather than lose the record's trace. */
+		char v[512];
+		struct pipeline_output small = *o;
+		int n = snprintf(v, sizeof(v),
+				 "{\"reason\":\"%s\",\"error\":\"dead letter too large for the topic; payload "
+				 "omitted\",\"stage\":\"produce\",\"source\":{\"partition\":%d,\"offset\":%lld}}",
+				 o->reason ? o->reason : "unknown", (int)ec->job->partition, (long long)ec->job->offset);
+
+		small.value = v;
+		small.len = (size_t)n;
+		err = producer_send(ec->ln->l->producer, &small, ec->job, ec->attempts);
+	}
+	return err;
+}
+
+/* true when the store answers a read: the failure was this record's. */
+static bool store_answers(struct lane *ln)
+{
+	return ctx_store_get(ln->l->store, PROBE_KEY, &ln->probe) == WB_OK;
+}
+
+static void process(struct lane *ln, struct job *job)
+{
+	struct lanes *l = ln->l;
+	rd_kafka_message_t *m = job->msg;
+	struct pipeline_source src = {
+		.topic = l->cfg->inbound_topic,
+		.partition = job->partition,
+		.offset = job->offset,
+		.key = m->key,
+		.key_len = m->key ? m->key_len : 0,
+		.lane = ln->id,
+		.nlanes = l->n,
+	};
+	struct emit_ctx ec = {ln, job, 1};
+	const char *payload = m->payload ? m->payload : "";
+	uint32_t failures = 0;
+	wb_err_t err;
+
+	if (!offsets_current(l->offsets, job->partition, job->epoch)) {
+		/* revoked past the drain deadline, or lost: the next owner has it
+		 * (offsets_done will refuse the stale epoch) */
+		atomic_fetch_add_explicit(&ln->abandoned, 1, memory_order_relaxed);
+		job_unref(job);
+		return;
+	}
+	for (;;) {
+		pipeline_t *p = ln->p;
+		int64_t now = mono_ms();
+
+		if (ln->in_outage) {
+			if (now - ln->last_probe >= PROBE_EVERY_MS) {
+				ln->last_probe = now;
+				if (store_answers(ln)) {
+					ln->in_outage = false;
+					log_at(LOG_INFO, "context store answers again", LOG_UINT("lane", ln->id));
+				}
+			}
+			if (ln->in_outage && ln->fallback_p)
+				p = ln->fallback_p;
+		}
+		err = pipeline_process(p, &src, payload, m->len, (int64_t)time(NULL), lane_emit, &ec);
+		if (err == WB_OK) {
+			if (ln->in_outage && p == ln->p) {
+				ln->in_outage = false;
+				log_at(LOG_INFO, "context store answers again", LOG_UINT("lane", ln->id));
+			}
+			break;
+		}
+		atomic_fetch_add_explicit(&ln->store_retries, 1, memory_order_relaxed);
+		if (!offsets_current(l->offsets, job->partition, job->epoch)) {
+			/* the assignment ended while we retried: not ours any more */
+			atomic_fetch_add_explicit(&ln->abandoned, 1, memory_order_relaxed);
+			break;
+		}
+		if (atomic_load_explicit(&l->stop, memory_order_relaxed)) {
+			job_fail(job); /* shutting down past the deadline: never counts as done */
+			break;
+		}
+		if (wb_err_is_retriable(err) && p == ln->p && !store_answers(ln)) {
+			/* an outage: wait for the store (or use the fallback),
+			 * without counting tries against the record */
+			if (!ln->in_outage) {
+				ln->in_outage = true;
+				ln->last_probe = now;
+				log_at(LOG_WARN,
+				       ln->fallback_p ? "context store unreachable: replying from the memory fallback"
+						      : "context store unreachable: waiting for it, consumption pauses",
+				       LOG_UINT("lane", ln->id), LOG_ERR("error", err));
+			}
+			if (!ln->fallback_p)
+				sleep_ms(backoff_ms(ln, failures < 5 ? ++failures : failures));
+			continue;
+		}
+		if (++ec.attempts > (uint32_t)l->cfg->event_max_attempts) {
+			char line[160];
+
+			snprintf(line, sizeof(line), "gave up after %d attempts: %s", l->cfg->event_max_attempts,
+				 wb_err_str(err));
+			ec.attempts--;
+			atomic_fetch_add_explicit(&ln->poison, 1, memory_order_relaxed);
+			if (pipeline_dead_letter(ln->p, &src, payload, m->len, "retries_exhausted", "store", line,
+						 lane_emit, &ec) != WB_OK)
+				job_fail(job);
+			break;
+		}
+		sleep_ms(backoff_ms(ln, ec.attempts - 1));
+	}
+	job_unref(job);
+}
+
+static void add_stats(struct pipeline_stats *to, const struct pipeline_stats *s)
+{
+	to->records += s->records;
+	to->events += s->events;
+	to->replies += s->replies;
+	to->dlq += s->dlq;
+	to->duplicates += s->duplicates;
+	to->key_mismatch += s->key_mismatch;
+}
+
+static void publish_stats(struct lane *ln)
+{
+	struct pipeline_stats a, b = {0};
+
+	pipeline_stats(ln->p, &a);
+	if (ln->fallback_p)
+		pipeline_stats(ln->fallback_p, &b);
+	add_stats(&a, &b);
+	pthread_mutex_lock(&ln->st_mu);
+	ln->st = a;
+	pthread_mutex_unlock(&ln->st_mu);
+}
+
+static void *lane_main(void *arg)
+{
+	struct lane *ln = arg;
+	struct lanes *l = ln->l;
+	struct job *batch[LANE_BATCH];
+
+	for (;;) {
+		size_t n = 0, i;
+
+		pthread_mutex_lock(&ln->mu);
+		while (ln->count == 0 && !atomic_load_explicit(&l->stop, memory_order_relaxed))
+			pthread_cond_wait(&ln->cv, &ln->mu);
+		if (ln->count == 0) {
+			pthread_mutex_unlock(&ln->mu);
+			break; /* stopping, and nothing left */
+		}
+		while (n < LANE_BATCH && ln->count > 0) {
+			batch[n++] = ln->ring[ln->head];
+			ln->head = (ln->head + 1) % l->depth;
+			ln->count--;
+		}
+		pthread_mutex_unlock(&ln->mu);
+		for (i = 0; i < n; i++) {
+			process(ln, batch[i]);
+			atomic_fetch_sub_explicit(&ln->depth, 1, memory_order_release);
+		}
+		publish_stats(ln);
+	}
+	return NULL;
+}
+
+lanes_t *lanes_new(const struct lanes_opts *o, char *errstr, size_t errstr_size)
+{
+	lanes_t *l = calloc(1, sizeof(*l));
+	struct pipeline_opts po = {0};
+	uint32_t i;
+
+	if (!l) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	l->cfg = o->cfg;
+	l->store = o->store;
+	l->fallback = o->fallback;
+	l->producer = o->producer;
+	l->offsets = o->offsets;
+	l->n = (uint32_t)o->cfg->worker_threads;
+	l->depth = o->cfg->queue_depth;
+	po.acs_api_version = o->cfg->acs_api_version;
+	po.ttl_ms = o->cfg->context_ttl_s * 1000u;
+	if (!(l->lane = calloc(l->n, sizeof(*l->lane))))
+		goto nomem;
+	for (i = 0; i < l->n; i++) {
+		struct lane *ln = &l->lane[i];
+
+		ln->l = l;
+		ln->id = i;
+		ln->rand = 0x9E3779B97F4A7C15ull ^ ((uint64_t)i << 32 | (uint64_t)time(NULL));
+		pthread_mutex_init(&ln->mu, NULL);
+		pthread_cond_init(&ln->cv, NULL);
+		pthread_mutex_init(&ln->st_mu, NULL);
+		ctx_value_init(&ln->probe);
+		if (!(ln->ring = calloc(l->depth, sizeof(*ln->ring))) || !(ln->p = pipeline_new(o->flow, o->store, &po)))
+			goto nomem;
+		if (o->fallback && !(ln->fallback_p = pipeline_new(o->flow, o->fallback, &po)))
+			goto nomem;
+	}
+	for (i = 0; i < l->n; i++) {
+		if (pthread_create(&l->lane[i].thread, NULL, lane_main, &l->lane[i]) != 0) {
+			snprintf(errstr, errstr_size, "cannot start worker thread %u", i);
+			lanes_destroy(l);
+			return NULL;
+		}
+		l->lane[i].started = true;
+	}
+	return l;
+nomem:
+	snprintf(errstr, errstr_size, "out of memory");
+	lanes_destroy(l);
+	return NULL;
+}
+
+void lanes_destroy(lanes_t *l)
+{
+	uint32_t i;
+
+	if (!l)
+		return;
+	atomic_store(&l->stop, true);
+	for (i = 0; l->lane && i < l->n; i++) {
+		struct lane *ln = &l->lane[i];
+
+		pthread_mutex_lock(&ln->mu);
+		pthread_cond_signal(&ln->cv);
+		pthread_mutex_unlock(&ln->mu);
+		if (ln->started)
+			pthread_join(ln->thread, NULL);
+	}
+	for (i = 0; l->lane && i < l->n; i++) {
+		struct lane *ln = &l->lane[i];
+
+		pipeline_destroy(ln->p);
+		pipeline_destroy(ln->fallback_p);
+		ctx_value_fini(&ln->probe);
+		free(ln->ring);
+		pthread_mutex_destroy(&ln->mu);
+		pthread_cond_destroy(&ln->cv);
+		pthread_mutex_destroy(&ln->st_mu);
+	}
+	free(l->lane);
+	free(l);
+}
+
+uint32_t lanes_count(const lanes_t *l)
+{
+	return l->n;
+}
+
+bool lanes_room(lanes_t *l, uint32_t lane)
+{
+	return atomic_load_explicit(&l->lane[lane].depth, memory_order_acquire) < l->depth;
+}
+
+size_t lanes_depth(lanes_t *l, uint32_t lane)
+{
+	return atomic_load_explicit(&l->lane[lane].depth, memory_order_relaxed);
+}
+
+void lanes_push(lanes_t *l, struct job *job)
+{
+	uint32_t i;
+
+	for (i = 0; i < l->n; i++) {
+		struct lane *ln = &l->lane[i];
+		bool wake;
+
+		if (!job_lane_has(job, i))
+			continue;
+		job_ref(job);
+		atomic_fetch_add_explicit(&ln->depth, 1, memory_order_relaxed);
+		pthread_mutex_lock(&ln->mu);
+		ln->ring[(ln->head + ln->count) % l->depth] = job;
+		wake = ln->count++ == 0;
+		pthread_mutex_unlock(&ln->mu);
+		if (wake)
+			pthread_cond_signal(&ln->cv);
+	}
+}
+
+void lanes_get_stats(lanes_t *l, struct lanes_stats *out)
+{
+	uint32_t i;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < l->n; i++) {
+		struct lane *ln = &l->lane[i];
+
+		out->store_retries += atomic_load_explicit(&ln->store_retries, memory_order_relaxed);
+		out->poison += atomic_load_explicit(&ln->poison, memory_order_relaxed);
+		out->abandoned += atomic_load_explicit(&ln->abandoned, memory_order_relaxed);
+		out->queued += atomic_load_explicit(&ln->depth, memory_order_relaxed);
+		pthread_mutex_lock(&ln->st_mu);
+		out->records += ln->st.records;
+		out->events += ln->st.events;
+		out->replies += ln->st.replies;
+		out->dlq += ln->st.dlq;
+		out->duplicates += ln->st.duplicates;
+		out->key_mismatch += ln->st.key_mismatch;
+		pthread_mutex_unlock(&ln->st_mu);
+	}
+}
