@@ -4,8 +4,9 @@
 #   1. plain (RelWithDebInfo),
 #   2. under AddressSanitizer + UndefinedBehaviorSanitizer,
 #   3. under ThreadSanitizer: the stress programs (tests/stress), which drive
-#      every threaded path; criterion 2.4.1 itself cannot start under TSan
-#      ("Could not initialize inheritable arena", Criterion issue #274),
+#      every threaded path, the whole Kafka worker included; criterion 2.4.1
+#      itself cannot start under TSan ("Could not initialize inheritable
+#      arena", Criterion issue #274),
 #   4. under valgrind memcheck (errors and definite leaks fail the run),
 #   5. libFuzzer targets (tests/fuzz, built with clang + ASan + UBSan), each
 #      for FUZZ_SECONDS (default 45) from its seed corpus in tests/fuzz/corpus.
@@ -43,7 +44,10 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 stage "ThreadSanitizer"
 build build-tsan -DCMAKE_BUILD_TYPE=Debug -DWB_SANITIZE=thread
-TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+# stress_worker runs the whole worker in-process against wb-mock-kafka; the
+# mock itself cannot run under TSan, so it comes from the plain build.
+WB_MOCK_KAFKA="$top/build/wb-mock-kafka" STRESS_WORKER_EVENTS=300 \
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$top/tests/tsan.supp" \
 	ctest --test-dir build-tsan --output-on-failure -R '^stress_'
 
 stage "valgrind memcheck"
@@ -54,7 +58,7 @@ for t in build/test_* build/stress_*; do
 	echo "valgrind $(basename "$t")"
 	valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 		--trace-children=yes --child-silent-after-fork=no \
-		--trace-children-skip='*/redis-server,*/redis-cli,*/openssl,*/env,*/sh' \
+		--trace-children-skip='*/redis-server,*/redis-cli,*/openssl,*/env,*/sh,*/wb-mock-kafka' \
 		--suppressions="$top/tests/valgrind.supp" "$t" --jobs 1 >/dev/null 2>build/valgrind.log || {
 		cat build/valgrind.log
 		echo "valgrind found errors in $t"

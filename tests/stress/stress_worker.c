@@ -5,7 +5,8 @@
  *
  * Starts wb-mock-kafka (librdkafka's mock cluster, as a separate process:
  * the mock itself cannot run under TSan; WB_MOCK_KAFKA overrides the
- * program, so a TSan build can use a plain one), produces EVENTS events over
+ * program, so a TSan build can use a plain one), produces EVENTS events
+ * (STRESS_WORKER_EVENTS, default 2000) over
  * PHONES phones keyed by phone, runs consumer_run on a thread with
  * WORKER_THREADS lanes over a shared memory store, waits until every record
  * is done, stops it (the shutdown drain and commit), and checks that every
@@ -27,7 +28,7 @@
 #include "payloads.h"
 #include "run.h"
 
-#define EVENTS 2000
+#define EVENTS_DEFAULT 2000
 #define PHONES 100
 #define PARTITIONS 8
 
@@ -46,9 +47,11 @@ static void *run_thread(void *arg)
 
 int main(void)
 {
-	static char payloads[EVENTS][1024];
-	static char keys[EVENTS][24];
-	struct kafka_rec *recs = calloc(EVENTS, sizeof(*recs));
+	const char *ev = getenv("STRESS_WORKER_EVENTS");
+	const size_t EVENTS = (size_t)(ev && atoi(ev) > 0 && atoi(ev) <= 100000 ? atoi(ev) : EVENTS_DEFAULT);
+	char (*payloads)[1024] = calloc((size_t)EVENTS, sizeof(*payloads));
+	char (*keys)[24] = calloc((size_t)EVENTS, sizeof(*keys));
+	struct kafka_rec *recs = calloc((size_t)EVENTS, sizeof(*recs));
 	struct kafka_mock *km;
 	struct wb_config cfg;
 	struct run_parts parts;
@@ -59,17 +62,17 @@ int main(void)
 	pthread_t t;
 	void *rc;
 	char errstr[512];
-	char *argv[] = {"--worker-threads", "3", "--log-level", "info"};
+	char *argv[] = {"--worker-threads", "3", "--log-level", "warn"};
 	double t0;
 	int i, failures = 0;
 	size_t committed_ok = 0;
 
 	km = kafka_mock_start("wa.inbound:8,wa.outbound:8,wa.dlq:1", 1);
-	if (!km || !recs) {
+	if (!km || !recs || !payloads || !keys) {
 		fprintf(stderr, "stress_worker: cannot start the mock cluster\n");
 		return 1;
 	}
-	for (i = 0; i < EVENTS; i++) {
+	for (i = 0; i < (int)EVENTS; i++) {
 		int phone = i % PHONES, k = i / PHONES;
 		char digits[16];
 		int len;
@@ -110,12 +113,12 @@ int main(void)
 	if ((intptr_t)rc != 0 || cs.done != EVENTS || ls.replies < EVENTS || ls.dlq != 0) {
 		fprintf(stderr, "stress_worker: run %ld, done %llu, replies %llu, dead letters %llu (want %d/%d/0)\n",
 			(long)(intptr_t)rc, (unsigned long long)cs.done, (unsigned long long)ls.replies,
-			(unsigned long long)ls.dlq, EVENTS, EVENTS);
+			(unsigned long long)ls.dlq, (int)EVENTS, (int)EVENTS);
 		failures++;
 	}
 	out = kafka_consume_all(kafka_mock_bootstrap(km), "wa.outbound", EVENTS, 500, 30000);
 	if (!out || out->n != EVENTS) {
-		fprintf(stderr, "stress_worker: %zu replies on the outbound topic, want %d\n", out ? out->n : 0, EVENTS);
+		fprintf(stderr, "stress_worker: %zu replies on the outbound topic, want %d\n", out ? out->n : 0, (int)EVENTS);
 		failures++;
 	}
 	kafka_recs_free(out);
@@ -137,13 +140,15 @@ int main(void)
 	if (committed_ok != PARTITIONS)
 		failures++;
 	kafka_recs_free(out);
+	free(payloads);
+	free(keys);
 	run_parts_fini(&parts);
 	config_fini(&cfg);
 	kafka_mock_stop(km);
 	free(recs);
 	if (failures)
 		return 1;
-	printf("stress_worker: %d events, every reply produced and every offset committed in %.1f s\n", EVENTS,
+	printf("stress_worker: %d events, every reply produced and every offset committed in %.1f s\n", (int)EVENTS,
 	       mono_s() - t0);
 	return 0;
 }

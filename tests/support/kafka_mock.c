@@ -41,7 +41,12 @@ struct kafka_mock {
 
 const char *kafka_mock_binary(void)
 {
-	return WB_MOCK_KAFKA_BIN;
+	/* A ThreadSanitizer build cannot run librdkafka's mock (it crashes in
+	 * TSan's allocator on the mock thread): tests/run.sh points this at
+	 * the plain build's program. */
+	const char *bin = getenv("WB_MOCK_KAFKA");
+
+	return bin && bin[0] ? bin : WB_MOCK_KAFKA_BIN;
 }
 
 /* Reaps the child if it exited; its exit code in *code (-1: by a signal).
@@ -123,7 +128,7 @@ static bool km_build_argv(const char *topics_spec, int brokers, char *spec_buf, 
 	size_t k = 0;
 
 	snprintf(brokers_buf, brokers_size, "%d", brokers);
-	argv[k++] = (char *)WB_MOCK_KAFKA_BIN;
+	argv[k++] = (char *)kafka_mock_binary();
 	argv[k++] = "--exit-on-stdin-eof";
 	argv[k++] = "--quiet";
 	argv[k++] = "--brokers";
@@ -189,7 +194,7 @@ struct kafka_mock *kafka_mock_start(const char *topics_spec, int brokers)
 	rd = km_read_line(out[0], line, sizeof line, test_now_ms() + KM_READY_TIMEOUT_MS);
 	if (rd != KM_READ_LINE || strncmp(line, "bootstrap=", 10) != 0 || line[10] == '\0') {
 		if (rd == KM_READ_TIMEOUT) {
-			fprintf(stderr, "kafka_mock: no bootstrap line from %s within %d ms\n", WB_MOCK_KAFKA_BIN,
+			fprintf(stderr, "kafka_mock: no bootstrap line from %s within %d ms\n", kafka_mock_binary(),
 				KM_READY_TIMEOUT_MS);
 		} else {
 			/* It closed stdout, so it is exiting: wait for its code, briefly. */
@@ -199,9 +204,9 @@ struct kafka_mock *kafka_mock_start(const char *topics_spec, int brokers)
 				test_sleep_ms(5);
 			if (km->pid == 0)
 				fprintf(stderr, "kafka_mock: %s exited with %d before it was ready\n",
-					WB_MOCK_KAFKA_BIN, code);
+					kafka_mock_binary(), code);
 			else
-				fprintf(stderr, "kafka_mock: %s printed no bootstrap line\n", WB_MOCK_KAFKA_BIN);
+				fprintf(stderr, "kafka_mock: %s printed no bootstrap line\n", kafka_mock_binary());
 		}
 		goto out_fail;
 	}

@@ -14,7 +14,6 @@
  * that mock does and does not support is in tests/support/kafka_mock.h.
  */
 #include <errno.h>
-#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
