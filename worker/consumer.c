@@ -143,6 +143,19 @@ static bool try_dispatch(consumer_t *c, struct job *j)
 	return true;
 }
 
+/* true when every lane j needs is at most half full and its partition at
+ * most half its in-flight limit: a paused partition resumes only then
+ * (hysteresis; see lanes_low). */
+static bool low_water(consumer_t *c, const struct job *j)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->nlanes; i++)
+		if (job_lane_has(j, i) && !lanes_low(c->lanes, i))
+			return false;
+	return offsets_in_flight(c->offs, j->partition) <= c->cfg->max_in_flight / 2;
+}
+
 static void backlog_add(consumer_t *c, struct cpart *cp, int32_t partition, struct job *j)
 {
 	j->next = NULL;
@@ -181,7 +194,8 @@ static void service(consumer_t *c)
 
 		if (!cp->assigned)
 			continue;
-		while (cp->bl_head) {
+		/* a paused partition waits until there is room for a burst */
+		while (cp->bl_head && low_water(c, cp->bl_head)) {
 			struct job *j = cp->bl_head, *after = j->next;
 
 			if (!try_dispatch(c, j))

@@ -362,6 +362,11 @@ bool lanes_room(lanes_t *l, uint32_t lane)
 	return atomic_load_explicit(&l->lane[lane].depth, memory_order_acquire) < l->depth;
 }
 
+bool lanes_low(lanes_t *l, uint32_t lane)
+{
+	return atomic_load_explicit(&l->lane[lane].depth, memory_order_acquire) <= l->depth / 2;
+}
+
 size_t lanes_depth(lanes_t *l, uint32_t lane)
 {
 	return atomic_load_explicit(&l->lane[lane].depth, memory_order_relaxed);

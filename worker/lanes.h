@@ -73,6 +73,12 @@ uint32_t lanes_count(const lanes_t *l);
 /* true when lane can take one more job. */
 bool lanes_room(lanes_t *l, uint32_t lane);
 
+/* true when lane's queue is at most half full: the low-water mark at which
+ * the consumer resumes the partitions it paused for it. Pausing makes
+ * librdkafka drop what it had fetched for the partition, so resuming at
+ * the first free slot would pause again at once and refetch over and over. */
+bool lanes_low(lanes_t *l, uint32_t lane);
+
 /* Queues job on every lane marked in it (job_lane_set), taking one
  * reference per lane. Only call when lanes_room() is true for each. */
 void lanes_push(lanes_t *l, struct job *job);

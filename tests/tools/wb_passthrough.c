@@ -132,11 +132,20 @@ static void pt_dr_cb(rd_kafka_t *prod, const rd_kafka_message_t *rkm, void *opaq
 {
 	struct pt *pt = opaque;
 	uint64_t v = (uint64_t)(uintptr_t)rkm->_private;
+	uint64_t seq = v >> PT_PART_BITS;
 	struct pt_part *cp = &pt->parts[v & ((1u << PT_PART_BITS) - 1)];
-	struct pt_slot *s = &cp->ring[(v >> PT_PART_BITS) % PT_RING];
+	struct pt_slot *s;
 
 	(void)prod;
 	pt->owed--;
+	if (!cp->assigned || seq < cp->head || seq >= cp->tail) {
+		/* cannot happen: a revocation waits for every report before it
+		 * forgets a partition's records. Its message is left alone (its
+		 * slot may hold another one by now). */
+		log_at(LOG_ERROR, "report for a record no longer tracked", LOG_UINT("sequence", seq));
+		return;
+	}
+	s = &cp->ring[seq % PT_RING];
 	if (rkm->err) {
 		pt->failed++;
 		s->state = PT_FAILED;
