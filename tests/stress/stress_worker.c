@@ -106,6 +106,29 @@ int main(void)
 		nanosleep(&ts, NULL);
 		consumer_get_stats(c, &cs, &ls);
 	} while (cs.done < EVENTS && mono_s() - t0 < 120);
+	/* Progress must be committed while the worker runs, not only at its
+	 * shutdown: a member killed with SIGKILL leaves only what it committed
+	 * (the end offset of each partition, summed, is EVENTS). */
+	{
+		double t1 = mono_s();
+		int64_t sum = 0;
+
+		while (mono_s() - t1 < 5) {
+			sum = 0;
+			for (i = 0; i < PARTITIONS; i++) {
+				int64_t o = kafka_committed(kafka_mock_bootstrap(km), cfg.group_id, "wa.inbound", i);
+
+				sum += o > 0 ? o : 0;
+			}
+			if (sum == (int64_t)EVENTS)
+				break;
+		}
+		if (sum != (int64_t)EVENTS) {
+			fprintf(stderr, "stress_worker: %lld of %d offsets committed 5 s after the last record was done\n",
+				(long long)sum, (int)EVENTS);
+			failures++;
+		}
+	}
 	consumer_stop(c);
 	pthread_join(t, &rc);
 	consumer_get_stats(c, &cs, &ls);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <librdkafka/rdkafka.h>
 #include <openssl/evp.h>
 
 #include "kafka_mock.h"
@@ -296,6 +297,14 @@ static size_t it_bad_slot(const struct itest_stream *s, size_t b)
 	return s->n ? b * s->n / s->nbad : 0;
 }
 
+/* Delivery report of itest_produce_big: the error into the opaque. */
+static void it_big_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	(void)rk;
+	(void)opaque;
+	*(rd_kafka_resp_err_t *)m->_private = m->err;
+}
+
 int itest_produce(const char *bootstrap, const struct itest_stream *s, size_t from, size_t to, char *errstr,
 		  size_t errsz)
 {
@@ -351,6 +360,52 @@ int itest_produce(const char *bootstrap, const struct itest_stream *s, size_t fr
 out:
 	free(recs);
 	free(buf);
+	return rc;
+}
+
+int itest_produce_big(const char *bootstrap, const char *topic, int32_t partition, const char *key,
+		      const void *value, size_t len, char *errstr, size_t errsz)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_t *rk;
+	rd_kafka_resp_err_t err;
+	char why[512];
+	int rc = -1;
+
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, why, sizeof why) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "message.max.bytes", "8388608", why, sizeof why) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "log.connection.close", "false", why, sizeof why) != RD_KAFKA_CONF_OK) {
+		snprintf(errstr, errsz, "config: %s", why);
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	rd_kafka_conf_set_dr_msg_cb(conf, it_big_dr);
+	if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why))) {
+		snprintf(errstr, errsz, "rd_kafka_new: %s", why);
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	{
+		rd_kafka_resp_err_t dr = RD_KAFKA_RESP_ERR__IN_PROGRESS;
+
+		err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+					RD_KAFKA_V_KEY(key, key ? strlen(key) : 0), RD_KAFKA_V_VALUE((void *)value, len),
+					RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&dr), RD_KAFKA_V_END);
+		if (err) {
+			snprintf(errstr, errsz, "produce %zu bytes: %s", len, rd_kafka_err2str(err));
+		} else if (rd_kafka_flush(rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			snprintf(errstr, errsz, "flush: not delivered in 30 s");
+		} else if (dr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			snprintf(errstr, errsz, "delivery of %zu bytes: %s", len, rd_kafka_err2str(dr));
+		} else {
+			rc = 0;
+		}
+		if (rc) {
+			rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+			rd_kafka_flush(rk, 1000);
+		}
+	}
+	rd_kafka_destroy(rk);
 	return rc;
 }
 
@@ -574,6 +629,40 @@ struct itest_worker_stats itest_log_stats(const char *log_path)
 	return st;
 }
 
+size_t itest_log_assignments(const char *log_path)
+{
+	static const char needle[] = "\"msg\":\"partitions assigned\"";
+	char *text = it_slurp(log_path, NULL), *line, *save = NULL;
+	size_t n = 0;
+
+	if (!text)
+		return 0;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		struct json_object *o;
+
+		if (!strstr(line, needle) || !(o = json_tokener_parse(line)))
+			continue;
+		if (it_json_u64(o, "count") > 0)
+			n++;
+		json_object_put(o);
+	}
+	free(text);
+	return n;
+}
+
+bool itest_log_wait_assignments(const char *log_path, size_t n, int timeout_ms)
+{
+	int64_t deadline = test_now_ms() + timeout_ms;
+
+	for (;;) {
+		if (itest_log_assignments(log_path) >= n)
+			return true;
+		if (test_now_ms() >= deadline)
+			return false;
+		test_sleep_ms(50);
+	}
+}
+
 size_t itest_log_count(const char *log_path, const char *needle)
 {
 	char *text = it_slurp(log_path, NULL), *p;
@@ -679,7 +768,7 @@ size_t itest_distinct_replies(const struct kafka_recs *recs)
 		return 0;
 	for (i = 0; i < recs->n; i++) {
 		struct json_object *o = recs->msgs[i].value ? json_tokener_parse(recs->msgs[i].value) : NULL;
-		const char *id = o ? it_json_str(o, "reply_id") : NULL;
+		const char *id = o ? it_json_str(o, "in_reply_to") : NULL;
 
 		if (id && (ids[n] = strdup(id)) != NULL)
 			n++;
@@ -735,6 +824,7 @@ size_t itest_check_replies(const struct itest_stream *s, const struct kafka_recs
 	size_t i;
 
 	memset(rep, 0, sizeof(*rep));
+	rep->bad_phone = -1;
 	if (!seen || !phone_part || !next_k || !last_k) {
 		it_note(rep->first, sizeof rep->first, "out of memory");
 		rep->problems = 1;
@@ -780,6 +870,8 @@ size_t itest_check_replies(const struct itest_stream *s, const struct kafka_recs
 		}
 		if (strcmp(id, irt) != 0 || strcmp(rid, want_rid) != 0) {
 			rep->problems++;
+			if (rep->bad_phone < 0)
+				rep->bad_phone = ev->phone;
 			it_note(rep->first, sizeof rep->first,
 				"outbound p%d@%lld: event %lld: in_reply_to %.60s / reply_id %.64s, expected %s / %s",
 				(int)m->partition, (long long)m->offset, (long long)seq, irt, rid, id, want_rid);
@@ -803,6 +895,8 @@ size_t itest_check_replies(const struct itest_stream *s, const struct kafka_recs
 			rep->duplicates++;
 			if (strcmp(seen[seq].step, step) != 0) {
 				rep->problems++;
+				if (rep->bad_phone < 0)
+					rep->bad_phone = ev->phone;
 				it_note(rep->first, sizeof rep->first,
 					"event %lld (phone #%u, k=%u): reply %s re-emitted with step %.40s, first %s",
 					(long long)seq, ev->phone, ev->k, rid, step, seen[seq].step);
@@ -815,6 +909,8 @@ size_t itest_check_replies(const struct itest_stream *s, const struct kafka_recs
 		snprintf(seen[seq].step, sizeof seen[seq].step, "%s", step);
 		if ((int64_t)ev->k <= last_k[ev->phone]) {
 			rep->problems++;
+			if (rep->bad_phone < 0)
+				rep->bad_phone = ev->phone;
 			it_note(rep->first, sizeof rep->first,
 				"phone #%u: reply to its event k=%u (seq %lld) came after the reply to k=%lld",
 				ev->phone, ev->k, (long long)seq, (long long)last_k[ev->phone]);
@@ -824,6 +920,8 @@ size_t itest_check_replies(const struct itest_stream *s, const struct kafka_recs
 		next_k[ev->phone]++;
 		if (mode == ITEST_STRICT && strcmp(step, payload_cycle_step[ev->k % 4]) != 0) {
 			rep->problems++;
+			if (rep->bad_phone < 0)
+				rep->bad_phone = ev->phone;
 			it_note(rep->first, sizeof rep->first,
 				"phone #%u: event k=%u (seq %lld) got step %.40s, the cycle says %s", ev->phone, ev->k,
 				(long long)seq, step, payload_cycle_step[ev->k % 4]);
@@ -847,6 +945,87 @@ out:
 	free(next_k);
 	free(last_k);
 	return rep->problems;
+}
+
+void itest_phone_history(const struct itest_stream *s, const struct kafka_recs *out, uint32_t phone, char *buf,
+			 size_t cap)
+{
+	if (buf && cap)
+		buf[0] = '\0';
+	if (phone >= s->nphones)
+		return;
+	it_note(buf, cap, "phone #%u, replies in topic order:", phone);
+	for (size_t i = 0; out && i < out->n; i++) {
+		const struct kafka_msg *m = &out->msgs[i];
+		struct json_object *o;
+		const char *irt, *rid, *step;
+		int64_t seq;
+
+		if (!m->key || m->key_len != strlen(s->key[phone]) || memcmp(m->key, s->key[phone], m->key_len) != 0)
+			continue;
+		o = m->value ? json_tokener_parse(m->value) : NULL;
+		irt = o ? it_json_str(o, "in_reply_to") : NULL;
+		rid = o ? it_json_str(o, "reply_id") : NULL;
+		step = o ? it_json_str(o, "conversation_step") : NULL;
+		seq = irt ? it_seq_of_id(irt) : -1;
+		it_note(buf, cap, "  p%d@%lld t=%lld seq %lld k=%lld reply %s step %s", (int)m->partition,
+			(long long)m->offset, (long long)m->timestamp_ms, (long long)seq,
+			seq >= 0 && (size_t)seq < s->n ? (long long)s->ev[seq].k : -1LL,
+			rid && strrchr(rid, ':') ? strrchr(rid, ':') : "?", step ? step : "?");
+		json_object_put(o);
+	}
+	it_note(buf, cap, "phone #%u, events:", phone);
+	for (size_t i = 0; i < s->n; i++)
+		if (s->ev[i].phone == phone)
+			it_note(buf, cap, "  seq %zu k=%u \"%s\"", i, s->ev[i].k, payload_cycle_text[s->ev[i].k % 4]);
+}
+
+void itest_missing_by_partition(const struct itest_stream *s, const struct kafka_recs *in, const struct kafka_recs *out,
+				char *buf, size_t cap)
+{
+	int32_t *part = malloc(s->nphones * sizeof(*part));
+	bool *answered = calloc(s->n ? s->n : 1, sizeof(*answered));
+	size_t missing[ITEST_INBOUND_PARTITIONS + 1] = {0};
+	size_t i;
+
+	if (buf && cap)
+		buf[0] = '\0';
+	if (!part || !answered)
+		goto out;
+	for (i = 0; i < s->nphones; i++)
+		part[i] = -1;
+	for (i = 0; in && i < in->n; i++) {
+		const struct kafka_msg *m = &in->msgs[i];
+
+		for (uint32_t p = 0; m->key && p < s->nphones; p++) {
+			if (m->key_len == strlen(s->key[p]) && memcmp(m->key, s->key[p], m->key_len) == 0) {
+				part[p] = m->partition;
+				break;
+			}
+		}
+	}
+	for (i = 0; out && i < out->n; i++) {
+		struct json_object *o = out->msgs[i].value ? json_tokener_parse(out->msgs[i].value) : NULL;
+		const char *irt = o ? it_json_str(o, "in_reply_to") : NULL;
+		int64_t seq = irt ? it_seq_of_id(irt) : -1;
+
+		if (seq >= 0 && (size_t)seq < s->n)
+			answered[seq] = true;
+		json_object_put(o);
+	}
+	for (i = 0; i < s->n; i++) {
+		int32_t p = part[s->ev[i].phone];
+
+		if (!answered[i])
+			missing[p >= 0 && p < ITEST_INBOUND_PARTITIONS ? p : ITEST_INBOUND_PARTITIONS]++;
+	}
+	for (int p = 0; p <= ITEST_INBOUND_PARTITIONS; p++)
+		if (missing[p])
+			it_note(buf, cap, "inbound partition %s%d: %zu events without a reply",
+				p == ITEST_INBOUND_PARTITIONS ? "(unknown) " : "", p, missing[p]);
+out:
+	free(part);
+	free(answered);
 }
 
 /* hdr as a NUL-terminated string, or NULL. */
@@ -1140,6 +1319,35 @@ int itest_harness_stop_worker(struct itest_harness *h, int i, int timeout_ms)
 	return worker_proc_wait(h->w[i], timeout_ms);
 }
 
+size_t itest_harness_sanitizer_reports(struct itest_harness *h, char *first, size_t cap)
+{
+	static const char *const marks[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+					    "WARNING: ThreadSanitizer", NULL};
+	size_t n = 0;
+
+	if (first && cap)
+		first[0] = '\0';
+	for (int i = 0; i < h->nw; i++) {
+		char *text = h->log[i] ? it_slurp(h->log[i], NULL) : NULL;
+
+		for (size_t k = 0; text && marks[k]; k++) {
+			char *at = strstr(text, marks[k]), *end;
+
+			if (!at)
+				continue;
+			if (n++ == 0 && first && cap) {
+				while (at > text && at[-1] != '\n')
+					at--;
+				end = strchr(at, '\n');
+				snprintf(first, cap, "worker %d: %.*s", i, end ? (int)(end - at) : (int)strlen(at), at);
+			}
+			break;
+		}
+		free(text);
+	}
+	return n;
+}
+
 void itest_harness_dump(struct itest_harness *h)
 {
 	if (!h)
@@ -1167,10 +1375,19 @@ void itest_harness_destroy(struct itest_harness *h)
 		free(h->log[i]);
 	}
 	redis_server_stop(h->rs);
-	kafka_mock_stop(h->km);
-	if (h->failed)
+	if (h->km) {
+		int rc = kafka_mock_stop(h->km);
+
+		/* not the code under test, but under ASan a leak shows here */
+		if (rc != 0)
+			fprintf(stderr, "itest: wb-mock-kafka exited with %d\n", rc);
+	}
+	if (h->failed || getenv("ITEST_KEEP")) {
+		if (!h->failed)
+			fprintf(stderr, "itest: ITEST_KEEP: the logs stay in %s\n", h->dir ? h->dir : "(none)");
 		free(h->dir);
-	else
+	} else {
 		itest_dir_remove(h->dir);
+	}
 	free(h);
 }

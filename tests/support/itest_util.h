@@ -81,6 +81,14 @@ int itest_produce(const char *bootstrap, const struct itest_stream *s, size_t fr
 		  size_t errsz);
 
 /*
+ * Produces one record of any size (up to 8 MiB; kafka_produce's client
+ * stops at librdkafka's 1 MB default) to partition (>= 0) of topic, with
+ * key (NULL: none). 0 or -1 with errstr.
+ */
+int itest_produce_big(const char *bootstrap, const char *topic, int32_t partition, const char *key,
+		      const void *value, size_t len, char *errstr, size_t errsz);
+
+/*
  * A background thread producing events [0, s->n) in batches of `batch`,
  * one batch every period_ms (the malformed records come along as in
  * itest_produce). itest_producer_done() says whether all were produced;
@@ -113,6 +121,13 @@ struct itest_worker_stats {
 };
 struct itest_worker_stats itest_log_stats(const char *log_path);
 
+/* "partitions assigned" lines of log_path that assigned at least one
+ * partition (a cooperative member's first round often assigns none). */
+size_t itest_log_assignments(const char *log_path);
+
+/* Waits up to timeout_ms until itest_log_assignments() >= n. */
+bool itest_log_wait_assignments(const char *log_path, size_t n, int timeout_ms);
+
 /* Lines of log_path containing needle (e.g. "\"msg\":\"partitions assigned\""). */
 size_t itest_log_count(const char *log_path, const char *needle);
 
@@ -129,11 +144,11 @@ size_t itest_log_unexpected(const char *log_path, const char *const *allowed, ch
 
 /* --- checks ------------------------------------------------------------ */
 
-/* Distinct reply ids among recs (NULL: 0). */
+/* Events answered in recs: distinct "in_reply_to" values (NULL: 0). */
 size_t itest_distinct_replies(const struct kafka_recs *recs);
 
 /*
- * Reads the outbound topic until it holds at least want distinct reply ids
+ * Reads the outbound topic until it answers at least want distinct events
  * and nothing new arrived for 300 ms, or until timeout_ms. Caller frees the
  * result (kafka_recs_free); NULL only when the topic cannot be read.
  */
@@ -153,6 +168,7 @@ struct itest_reply_report {
 	size_t extra;      /* RELAXED: further replies (":1", ...) to one event, not checked */
 	size_t missing;    /* good events without a reply */
 	size_t problems;   /* everything wrong, missing included */
+	int64_t bad_phone; /* the phone of the first problem with one, else -1 */
 	char first[2048];  /* the first problems, one per line */
 };
 
@@ -167,6 +183,21 @@ struct itest_reply_report {
  */
 size_t itest_check_replies(const struct itest_stream *s, const struct kafka_recs *out, enum itest_check_mode mode,
 			   struct itest_reply_report *rep);
+
+/*
+ * For a failure message: every outbound record of phone (its index in s),
+ * in topic order, one per line: partition@offset, record time, event seq
+ * and k, reply number, step; then the phone's events. Into buf.
+ */
+void itest_phone_history(const struct itest_stream *s, const struct kafka_recs *out, uint32_t phone, char *buf,
+			 size_t cap);
+
+/*
+ * For a failure message: the events of s without a ":0" reply in out,
+ * counted per inbound partition (from the keys of in), into buf.
+ */
+void itest_missing_by_partition(const struct itest_stream *s, const struct kafka_recs *in, const struct kafka_recs *out,
+				char *buf, size_t cap);
 
 /*
  * Checks the dead letters against the inbound topic as read back (in) and
@@ -239,12 +270,18 @@ int itest_harness_worker(struct itest_harness *h, const char *const *extra);
  * 128+signal, or -1 when still running. */
 int itest_harness_stop_worker(struct itest_harness *h, int i, int timeout_ms);
 
+/* Worker logs holding a sanitizer report (AddressSanitizer, LeakSanitizer,
+ * UBSan "runtime error:", ThreadSanitizer); the first such line is copied
+ * to first. A SIGKILLed worker cannot report leaks; the others can. */
+size_t itest_harness_sanitizer_reports(struct itest_harness *h, char *first, size_t cap);
+
 /* Prints the tail of every worker log (and the redis-server log) to stderr
  * and marks the harness failed (the directory is kept). */
 void itest_harness_dump(struct itest_harness *h);
 
 /* SIGKILLs what still runs, stops redis-server and the mock, removes the
- * directory unless a dump marked a failure. NULL ok. */
+ * directory unless a dump marked a failure or ITEST_KEEP is set in the
+ * environment. NULL ok. */
 void itest_harness_destroy(struct itest_harness *h);
 
 /*
@@ -257,6 +294,14 @@ void itest_harness_destroy(struct itest_harness *h);
 			itest_harness_dump(h);                                                                         \
 			cr_assert_fail(__VA_ARGS__);                                                                   \
 		}                                                                                                      \
+	} while (0)
+
+/* Fails the test when a worker log holds a sanitizer report. */
+#define IT_ASSERT_NO_SANITIZER_REPORTS(h)                                                                             \
+	do {                                                                                                           \
+		char it_first_[512];                                                                                   \
+		size_t it_n_ = itest_harness_sanitizer_reports(h, it_first_, sizeof it_first_);                        \
+		IT_ASSERT(h, it_n_ == 0, "sanitizer reports in %zu worker logs, the first:\n%s", it_n_, it_first_);   \
 	} while (0)
 
 #endif /* WB_TEST_ITEST_UTIL_H */

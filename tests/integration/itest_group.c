@@ -1,0 +1,346 @@
+/*
+ * itest_group.c - several `wabot-worker run` processes in one consumer
+ * group, sharing a real redis-server:
+ *  - while a producer thread keeps the stream coming (3,000 events over 300
+ *    phones plus the malformed records, about 35 s), two members start, a
+ *    third joins mid-stream, the first leaves with SIGTERM mid-stream, the
+ *    second is killed with SIGKILL mid-stream and a replacement starts;
+ *  - partitions paused for flow control when revoked, then assigned back;
+ *  - a crash after a burst: everything the dead member answered is
+ *    redelivered to the next one.
+ * Checks: no event without a reply; no conversation advanced twice (per
+ * phone, the first occurrence of each reply follows the donations cycle,
+ * and a re-emitted reply carries the step of the first); per-phone order of
+ * replies equals the order of events; every malformed record dead-lettered;
+ * committed offsets reach the high watermarks; the members stopped with
+ * SIGTERM exit 0 and redid nothing (their rebalances were all clean).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "itest_util.h"
+#include "kafka_client.h"
+#include "redis_server.h"
+#include "test_clock.h"
+
+#define PHONES 300
+#define EVENTS 3000
+
+static struct itest_harness *h;
+static struct itest_stream *s;
+static struct itest_producer *prod;
+
+static void teardown(void)
+{
+	char err[512];
+
+	if (prod)
+		itest_producer_join(prod, err, sizeof err);
+	itest_harness_destroy(h);
+	itest_stream_destroy(s);
+	prod = NULL;
+	h = NULL;
+	s = NULL;
+}
+
+static const char *const worker_env[] = {"SHUTDOWN_TIMEOUT_SECONDS=20", "DRAIN_TIMEOUT_SECONDS=10", NULL};
+
+static int64_t t0;
+static char history[16384]; /* a failing phone's replies, for the message */
+
+static double secs(void)
+{
+	return (double)(test_now_ms() - t0) / 1000.0;
+}
+
+/* Waits until the producer thread has produced at least n events. */
+static void wait_produced(size_t n)
+{
+	int64_t deadline = test_now_ms() + 120000;
+
+	while (itest_producer_produced(prod) < n && test_now_ms() < deadline)
+		test_sleep_ms(20);
+	IT_ASSERT(h, itest_producer_produced(prod) >= n, "the producer thread is stuck at %zu events",
+		  itest_producer_produced(prod));
+}
+
+static int start_worker(void)
+{
+	int w = itest_harness_worker(h, worker_env);
+
+	IT_ASSERT(h, w >= 0, "cannot start a worker");
+	cr_log_info("%5.1f s: worker %d started (%zu events produced)", secs(), w,
+		    prod ? itest_producer_produced(prod) : 0);
+	return w;
+}
+
+static void wait_assigned(int w, int timeout_ms)
+{
+	IT_ASSERT(h, itest_log_wait_assignments(h->log[w], 1, timeout_ms), "worker %d got no partitions within %d s", w,
+		  timeout_ms / 1000);
+	cr_log_info("%5.1f s: worker %d has partitions", secs(), w);
+}
+
+Test(itest_group, members_join_leave_and_crash_mid_stream_without_loss_or_double_steps, .fini = teardown,
+     .timeout = 300)
+{
+	char err[4096] = "";
+	struct itest_reply_report rep;
+	struct kafka_recs *out, *in, *dlq;
+	int64_t hwm[ITEST_INBOUND_PARTITIONS];
+	size_t problems;
+	int w0, w1, w2, w3, rc;
+
+	h = itest_harness_new("group", true);
+	cr_assert_not_null(h, "the mock cluster or redis-server did not start");
+	s = itest_stream_new(PHONES, EVENTS, 0x5eed0003, true);
+	cr_assert_not_null(s);
+	t0 = test_now_ms();
+
+	w0 = start_worker();
+	w1 = start_worker();
+	wait_assigned(w0, 30000);
+	wait_assigned(w1, 30000);
+	/* 30 events every 300 ms: the stream lasts about 35 s */
+	prod = itest_producer_start(h->bootstrap, s, 30, 300);
+	IT_ASSERT(h, prod != NULL, "cannot start the producer thread");
+
+	wait_produced(300);
+	w2 = start_worker(); /* a member joins mid-stream */
+	wait_assigned(w2, 40000);
+
+	wait_produced(1200);
+	cr_log_info("%5.1f s: SIGTERM to worker %d (%zu events produced)", secs(), w0, itest_producer_produced(prod));
+	rc = itest_harness_stop_worker(h, w0, 30000);
+	IT_ASSERT(h, rc == 0, "worker %d exited with %d after SIGTERM (-1: still running after 30 s)", w0, rc);
+	cr_log_info("%5.1f s: worker %d left", secs(), w0);
+
+	wait_produced(1800);
+	cr_log_info("%5.1f s: SIGKILL to worker %d (%zu events produced)", secs(), w1, itest_producer_produced(prod));
+	worker_proc_signal(h->w[w1], SIGKILL);
+	rc = worker_proc_wait(h->w[w1], 10000);
+	IT_ASSERT(h, rc == 128 + SIGKILL, "worker %d: wait gave %d after SIGKILL", w1, rc);
+	w3 = start_worker(); /* its replacement */
+	wait_assigned(w3, 60000);
+
+	rc = itest_producer_join(prod, err, sizeof err);
+	prod = NULL;
+	IT_ASSERT(h, rc == 0, "producer thread: %s", err);
+	cr_log_info("%5.1f s: all %d events produced", secs(), EVENTS);
+
+	out = itest_wait_replies(h->bootstrap, EVENTS, 120000);
+	IT_ASSERT(h, out != NULL, "cannot read %s", ITEST_OUTBOUND);
+	problems = itest_check_replies(s, out, ITEST_STRICT, &rep);
+	cr_log_info("%5.1f s: %zu replies, %zu distinct, %zu re-emitted", secs(), rep.records, rep.distinct,
+		    rep.duplicates);
+	if (problems && rep.bad_phone >= 0)
+		itest_phone_history(s, out, (uint32_t)rep.bad_phone, history, sizeof history);
+	kafka_recs_free(out);
+	IT_ASSERT(h, problems == 0, "%zu problems with the replies (%zu records, %zu distinct, %zu missing):\n%s%s",
+		  problems, rep.records, rep.distinct, rep.missing, rep.first, history);
+
+	in = kafka_consume_all(h->bootstrap, ITEST_INBOUND, EVENTS + s->nbad, 300, 20000);
+	IT_ASSERT(h, in && in->n == EVENTS + s->nbad, "inbound topic holds %zu records, %zu produced", in ? in->n : 0,
+		  EVENTS + s->nbad);
+	dlq = kafka_consume_all(h->bootstrap, ITEST_DLQ, s->nbad, 500, 20000);
+	IT_ASSERT(h, dlq != NULL, "cannot read %s", ITEST_DLQ);
+	/* the killed member's uncommitted dead letters may come twice */
+	problems = itest_check_dlq(s, in, dlq, h->group, false, err, sizeof err);
+	kafka_recs_free(dlq);
+	itest_high_watermarks(in, hwm);
+	kafka_recs_free(in);
+	IT_ASSERT(h, problems == 0, "%zu problems with the dead letters:\n%s", problems, err);
+
+	problems = itest_wait_committed(h->bootstrap, h->group, hwm, 20000, err, sizeof err);
+	IT_ASSERT(h, problems == 0, "committed offsets short of the high watermark while running:\n%s", err);
+	rc = itest_harness_stop_worker(h, w2, 30000);
+	IT_ASSERT(h, rc == 0, "worker %d exited with %d after SIGTERM", w2, rc);
+	rc = itest_harness_stop_worker(h, w3, 30000);
+	IT_ASSERT(h, rc == 0, "worker %d exited with %d after SIGTERM", w3, rc);
+	problems = itest_wait_committed(h->bootstrap, h->group, hwm, 5000, err, sizeof err);
+	IT_ASSERT(h, problems == 0, "committed offsets after shutdown:\n%s", err);
+
+	{
+		const int clean[] = {w0, w2, w3};
+
+		for (size_t i = 0; i < sizeof clean / sizeof clean[0]; i++) {
+			struct itest_worker_stats st = itest_log_stats(h->log[clean[i]]);
+
+			IT_ASSERT(h, st.found, "worker %d: no \"worker stopped\" line", clean[i]);
+			cr_log_info("worker %d: records %llu, replies %llu, duplicates %llu, rebalances %llu", clean[i],
+				    (unsigned long long)st.records, (unsigned long long)st.replies,
+				    (unsigned long long)st.duplicates, (unsigned long long)st.rebalances);
+			IT_ASSERT(h, st.redone == 0 && st.abandoned == 0 && st.output_failed == 0,
+				  "worker %d (clean rebalances only): redone %llu, abandoned %llu, output_failed %llu",
+				  clean[i], (unsigned long long)st.redone, (unsigned long long)st.abandoned,
+				  (unsigned long long)st.output_failed);
+		}
+	}
+	IT_ASSERT_NO_SANITIZER_REPORTS(h);
+	cr_log_info("%5.1f s: done", secs());
+}
+
+/*
+ * Flow control across rebalances: worker A alone, queues of 8 records per
+ * thread; redis-server is stopped so that A's queues fill and its
+ * partitions pause; B joins, and takes half of them
+ * (A gives up what it cannot drain in 2 s); redis-server continues; B
+ * leaves with SIGTERM, so its partitions come back to A, some of which A
+ * had paused when they were taken from it. The rest of the stream must be
+ * served: a partition assigned again must not stay paused.
+ */
+Test(itest_group, partitions_paused_when_revoked_are_consumed_again_when_assigned_back, .fini = teardown,
+     .timeout = 240)
+{
+	static const char *const env[] = {"WORKER_QUEUE_DEPTH=8", "DRAIN_TIMEOUT_SECONDS=2",
+					  "SHUTDOWN_TIMEOUT_SECONDS=10", NULL};
+	enum { N = 600, Q = N / 3 };
+	char err[4096] = "";
+	struct itest_reply_report rep;
+	struct kafka_recs *out, *in;
+	int64_t hwm[ITEST_INBOUND_PARTITIONS];
+	size_t problems, assigned_a;
+	int a, b, rc;
+
+	h = itest_harness_new("group-paused", true);
+	cr_assert_not_null(h, "the mock cluster or redis-server did not start");
+	s = itest_stream_new(100, N, 0x5eed0009, false);
+	cr_assert_not_null(s);
+	t0 = test_now_ms();
+
+	a = itest_harness_worker(h, env);
+	IT_ASSERT(h, a >= 0, "cannot start worker A");
+	wait_assigned(a, 30000);
+	IT_ASSERT(h, itest_produce(h->bootstrap, s, 0, Q, err, sizeof err) == 0, "produce: %s", err);
+	out = itest_wait_replies(h->bootstrap, Q, 60000);
+	IT_ASSERT(h, itest_distinct_replies(out) == Q, "%zu replies to the first %d events", itest_distinct_replies(out),
+		  Q);
+	kafka_recs_free(out);
+
+	/* B starts (a worker does not start while Redis is unreachable), and
+	 * redis-server stops before B joins the group, which takes seconds */
+	assigned_a = itest_log_assignments(h->log[a]);
+	b = itest_harness_worker(h, env);
+	IT_ASSERT(h, b >= 0, "cannot start worker B");
+	IT_ASSERT(h, itest_log_wait(h->log[b], "\"msg\":\"worker started\"", 1, 10000), "worker B did not start");
+	redis_server_pause(h->rs);
+	IT_ASSERT(h, itest_produce(h->bootstrap, s, Q, 2 * Q, err, sizeof err) == 0, "produce: %s", err);
+	cr_log_info("%5.1f s: redis-server stopped, %d events waiting", secs(), Q);
+	wait_assigned(b, 40000);
+	redis_server_resume(h->rs);
+	cr_log_info("%5.1f s: redis-server continued", secs());
+	out = itest_wait_replies(h->bootstrap, 2 * Q, 60000);
+	IT_ASSERT(h, itest_distinct_replies(out) == 2 * Q, "%zu replies to the first %d events",
+		  itest_distinct_replies(out), 2 * Q);
+	kafka_recs_free(out);
+
+	rc = itest_harness_stop_worker(h, b, 20000);
+	IT_ASSERT(h, rc == 0, "worker B exited with %d after SIGTERM", rc);
+	IT_ASSERT(h, itest_log_wait_assignments(h->log[a], assigned_a + 1, 30000),
+		  "worker A got no partitions back within 30 s of B leaving");
+	cr_log_info("%5.1f s: B left, A has its partitions back", secs());
+	IT_ASSERT(h, itest_produce(h->bootstrap, s, 2 * Q, N, err, sizeof err) == 0, "produce: %s", err);
+
+	out = itest_wait_replies(h->bootstrap, N, 30000);
+	IT_ASSERT(h, out != NULL, "cannot read %s", ITEST_OUTBOUND);
+	problems = itest_check_replies(s, out, ITEST_STRICT, &rep);
+	cr_log_info("%5.1f s: %zu replies, %zu distinct, %zu re-emitted", secs(), rep.records, rep.distinct,
+		    rep.duplicates);
+	in = kafka_consume_all(h->bootstrap, ITEST_INBOUND, N, 300, 20000);
+	IT_ASSERT(h, in && in->n == N, "inbound topic holds %zu records, %d produced", in ? in->n : 0, N);
+	itest_missing_by_partition(s, in, out, err, sizeof err);
+	kafka_recs_free(out);
+	IT_ASSERT(h, problems == 0, "%zu problems with the replies (%zu records, %zu distinct, %zu missing):\n%s%s",
+		  problems, rep.records, rep.distinct, rep.missing, rep.first, err);
+	itest_high_watermarks(in, hwm);
+	kafka_recs_free(in);
+	problems = itest_wait_committed(h->bootstrap, h->group, hwm, 20000, err, sizeof err);
+	IT_ASSERT(h, problems == 0, "committed offsets short of the high watermark:\n%s", err);
+	rc = itest_harness_stop_worker(h, a, 20000);
+	IT_ASSERT(h, rc == 0, "worker A exited with %d after SIGTERM", rc);
+	IT_ASSERT_NO_SANITIZER_REPORTS(h);
+}
+
+/*
+ * A crash after a burst: worker A (its auto-commit interval set to 10
+ * minutes, so it commits nothing) answers 12 events of each of 20 phones,
+ * then is killed with SIGKILL; worker B gets every record again. Each one
+ * was applied already: B must recognise all of them, re-emit the same
+ * replies (same reply id and step) and advance no conversation.
+ * Deterministic: it does not depend on when a commit happens to fail.
+ */
+Test(itest_group, redelivery_after_a_crash_never_advances_a_conversation_twice, .fini = teardown, .timeout = 180)
+{
+	static const char *const env_a[] = {"KAFKA_PROP_auto.commit.interval.ms=600000", NULL};
+	enum { BURST_PHONES = 20, N = 240 };
+	char err[4096] = "";
+	struct itest_reply_report rep;
+	struct kafka_recs *out, *in;
+	int64_t hwm[ITEST_INBOUND_PARTITIONS];
+	struct itest_worker_stats st;
+	size_t problems;
+	int a, b, rc;
+
+	h = itest_harness_new("group-redelivery", true);
+	cr_assert_not_null(h, "the mock cluster or redis-server did not start");
+	s = itest_stream_new(BURST_PHONES, N, 0x5eed000c, false);
+	cr_assert_not_null(s);
+	t0 = test_now_ms();
+
+	a = itest_harness_worker(h, env_a);
+	IT_ASSERT(h, a >= 0, "cannot start worker A");
+	wait_assigned(a, 30000);
+	IT_ASSERT(h, itest_produce(h->bootstrap, s, 0, N, err, sizeof err) == 0, "produce: %s", err);
+	out = itest_wait_replies(h->bootstrap, N, 60000);
+	problems = itest_check_replies(s, out, ITEST_STRICT, &rep);
+	kafka_recs_free(out);
+	IT_ASSERT(h, problems == 0, "before the crash: %zu problems:\n%s", problems, rep.first);
+	worker_proc_signal(h->w[a], SIGKILL);
+	rc = worker_proc_wait(h->w[a], 10000);
+	IT_ASSERT(h, rc == 128 + SIGKILL, "worker A: wait gave %d after SIGKILL", rc);
+	cr_log_info("%5.1f s: worker A killed after answering all %d events, nothing committed", secs(), N);
+
+	b = itest_harness_worker(h, NULL);
+	IT_ASSERT(h, b >= 0, "cannot start worker B");
+	wait_assigned(b, 40000);
+	/* B has every record again: wait until it has re-emitted them */
+	{
+		int64_t deadline = test_now_ms() + 60000;
+		size_t n = 0;
+
+		do {
+			out = kafka_consume_all(h->bootstrap, ITEST_OUTBOUND, 2 * N, 1000, 5000);
+			n = out ? out->n : 0;
+			kafka_recs_free(out);
+		} while (n < 2 * N && test_now_ms() < deadline);
+		cr_log_info("%5.1f s: %zu outbound records after the redelivery", secs(), n);
+	}
+	out = itest_wait_replies(h->bootstrap, N, 30000);
+	IT_ASSERT(h, out != NULL, "cannot read %s", ITEST_OUTBOUND);
+	problems = itest_check_replies(s, out, ITEST_STRICT, &rep);
+	if (problems && rep.bad_phone >= 0)
+		itest_phone_history(s, out, (uint32_t)rep.bad_phone, history, sizeof history);
+	kafka_recs_free(out);
+	IT_ASSERT(h, problems == 0,
+		  "%zu problems after the redelivery (%zu records, %zu distinct, %zu re-emitted):\n%s%s", problems,
+		  rep.records, rep.distinct, rep.duplicates, rep.first, history);
+	IT_ASSERT(h, rep.duplicates == N, "%zu replies re-emitted for %d redelivered events", rep.duplicates, N);
+
+	in = kafka_consume_all(h->bootstrap, ITEST_INBOUND, N, 300, 20000);
+	IT_ASSERT(h, in && in->n == N, "inbound topic holds %zu records, %d produced", in ? in->n : 0, N);
+	itest_high_watermarks(in, hwm);
+	kafka_recs_free(in);
+	problems = itest_wait_committed(h->bootstrap, h->group, hwm, 20000, err, sizeof err);
+	IT_ASSERT(h, problems == 0, "committed offsets short of the high watermark:\n%s", err);
+	rc = itest_harness_stop_worker(h, b, 20000);
+	IT_ASSERT(h, rc == 0, "worker B exited with %d after SIGTERM", rc);
+	st = itest_log_stats(h->log[b]);
+	IT_ASSERT(h, st.found && st.records == N && st.duplicates == N,
+		  "worker B: records %llu, duplicates %llu (want %d, %d)", (unsigned long long)st.records,
+		  (unsigned long long)st.duplicates, N, N);
+	IT_ASSERT_NO_SANITIZER_REPORTS(h);
+}
