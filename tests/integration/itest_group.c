@@ -5,7 +5,6 @@
  *    phones plus the malformed records, about 35 s), two members start, a
  *    third joins mid-stream, the first leaves with SIGTERM mid-stream, the
  *    second is killed with SIGKILL mid-stream and a replacement starts;
- *  - partitions paused for flow control when revoked, then assigned back;
  *  - a crash after a burst: everything the dead member answered is
  *    redelivered to the next one.
  * Checks: no event without a reply; no conversation advanced twice (per
@@ -14,6 +13,7 @@
  * replies equals the order of events; every malformed record dead-lettered;
  * committed offsets reach the high watermarks; the members stopped with
  * SIGTERM exit 0 and redid nothing (their rebalances were all clean).
+ * (Flow control across rebalances is in itest_rebalance.c.)
  */
 #include <signal.h>
 #include <stdio.h>
@@ -24,7 +24,6 @@
 
 #include "itest_util.h"
 #include "kafka_client.h"
-#include "redis_server.h"
 #include "test_clock.h"
 
 #define PHONES 300
@@ -185,102 +184,22 @@ Test(itest_group, members_join_leave_and_crash_mid_stream_without_loss_or_double
 }
 
 /*
- * Flow control across rebalances: worker A alone, queues of 8 records per
- * thread; redis-server is stopped so that A's queues fill and its
- * partitions pause; B joins, and takes half of them
- * (A gives up what it cannot drain in 2 s); redis-server continues; B
- * leaves with SIGTERM, so its partitions come back to A, some of which A
- * had paused when they were taken from it. The rest of the stream must be
- * served: a partition assigned again must not stay paused.
- */
-Test(itest_group, partitions_paused_when_revoked_are_consumed_again_when_assigned_back, .fini = teardown,
-     .timeout = 240)
-{
-	static const char *const env[] = {"WORKER_QUEUE_DEPTH=8", "DRAIN_TIMEOUT_SECONDS=2",
-					  "SHUTDOWN_TIMEOUT_SECONDS=10", NULL};
-	enum { N = 600, Q = N / 3 };
-	char err[4096] = "";
-	struct itest_reply_report rep;
-	struct kafka_recs *out, *in;
-	int64_t hwm[ITEST_INBOUND_PARTITIONS];
-	size_t problems, assigned_a;
-	int a, b, rc;
-
-	h = itest_harness_new("group-paused", true);
-	cr_assert_not_null(h, "the mock cluster or redis-server did not start");
-	s = itest_stream_new(100, N, 0x5eed0009, false);
-	cr_assert_not_null(s);
-	t0 = test_now_ms();
-
-	a = itest_harness_worker(h, env);
-	IT_ASSERT(h, a >= 0, "cannot start worker A");
-	wait_assigned(a, 30000);
-	IT_ASSERT(h, itest_produce(h->bootstrap, s, 0, Q, err, sizeof err) == 0, "produce: %s", err);
-	out = itest_wait_replies(h->bootstrap, Q, 60000);
-	IT_ASSERT(h, itest_distinct_replies(out) == Q, "%zu replies to the first %d events", itest_distinct_replies(out),
-		  Q);
-	kafka_recs_free(out);
-
-	/* B starts (a worker does not start while Redis is unreachable), and
-	 * redis-server stops before B joins the group, which takes seconds */
-	assigned_a = itest_log_assignments(h->log[a]);
-	b = itest_harness_worker(h, env);
-	IT_ASSERT(h, b >= 0, "cannot start worker B");
-	IT_ASSERT(h, itest_log_wait(h->log[b], "\"msg\":\"worker started\"", 1, 10000), "worker B did not start");
-	redis_server_pause(h->rs);
-	IT_ASSERT(h, itest_produce(h->bootstrap, s, Q, 2 * Q, err, sizeof err) == 0, "produce: %s", err);
-	cr_log_info("%5.1f s: redis-server stopped, %d events waiting", secs(), Q);
-	wait_assigned(b, 40000);
-	redis_server_resume(h->rs);
-	cr_log_info("%5.1f s: redis-server continued", secs());
-	out = itest_wait_replies(h->bootstrap, 2 * Q, 60000);
-	IT_ASSERT(h, itest_distinct_replies(out) == 2 * Q, "%zu replies to the first %d events",
-		  itest_distinct_replies(out), 2 * Q);
-	kafka_recs_free(out);
-
-	rc = itest_harness_stop_worker(h, b, 20000);
-	IT_ASSERT(h, rc == 0, "worker B exited with %d after SIGTERM", rc);
-	IT_ASSERT(h, itest_log_wait_assignments(h->log[a], assigned_a + 1, 30000),
-		  "worker A got no partitions back within 30 s of B leaving");
-	cr_log_info("%5.1f s: B left, A has its partitions back", secs());
-	IT_ASSERT(h, itest_produce(h->bootstrap, s, 2 * Q, N, err, sizeof err) == 0, "produce: %s", err);
-
-	out = itest_wait_replies(h->bootstrap, N, 30000);
-	IT_ASSERT(h, out != NULL, "cannot read %s", ITEST_OUTBOUND);
-	problems = itest_check_replies(s, out, ITEST_STRICT, &rep);
-	cr_log_info("%5.1f s: %zu replies, %zu distinct, %zu re-emitted", secs(), rep.records, rep.distinct,
-		    rep.duplicates);
-	in = kafka_consume_all(h->bootstrap, ITEST_INBOUND, N, 300, 20000);
-	IT_ASSERT(h, in && in->n == N, "inbound topic holds %zu records, %d produced", in ? in->n : 0, N);
-	itest_missing_by_partition(s, in, out, err, sizeof err);
-	kafka_recs_free(out);
-	IT_ASSERT(h, problems == 0, "%zu problems with the replies (%zu records, %zu distinct, %zu missing):\n%s%s",
-		  problems, rep.records, rep.distinct, rep.missing, rep.first, err);
-	itest_high_watermarks(in, hwm);
-	kafka_recs_free(in);
-	problems = itest_wait_committed(h->bootstrap, h->group, hwm, 20000, err, sizeof err);
-	IT_ASSERT(h, problems == 0, "committed offsets short of the high watermark:\n%s", err);
-	rc = itest_harness_stop_worker(h, a, 20000);
-	IT_ASSERT(h, rc == 0, "worker A exited with %d after SIGTERM", rc);
-	IT_ASSERT_NO_SANITIZER_REPORTS(h);
-}
-
-/*
- * A crash after a burst: worker A (its auto-commit interval set to 10
- * minutes, so it commits nothing) answers 12 events of each of 20 phones,
- * then is killed with SIGKILL; worker B gets every record again. Each one
- * was applied already: B must recognise all of them, re-emit the same
- * replies (same reply id and step) and advance no conversation.
- * Deterministic: it does not depend on when a commit happens to fail.
+ * A crash after a burst, before any commit of it: worker A serves alone;
+ * worker B starts, so the group rebalances for some seconds, and while it
+ * does the coordinator refuses commits (REBALANCE_IN_PROGRESS). A answers a
+ * burst of 12 events for each of 20 phones in that window and is killed
+ * with SIGKILL before the rebalance ends: its progress was never committed,
+ * and B gets every record again. Each one was applied already: B must
+ * recognise all of them, re-emit the same replies (same reply id and step)
+ * and advance no conversation.
  */
 Test(itest_group, redelivery_after_a_crash_never_advances_a_conversation_twice, .fini = teardown, .timeout = 180)
 {
-	static const char *const env_a[] = {"KAFKA_PROP_auto.commit.interval.ms=600000", NULL};
 	enum { BURST_PHONES = 20, N = 240 };
 	char err[4096] = "";
 	struct itest_reply_report rep;
 	struct kafka_recs *out, *in;
-	int64_t hwm[ITEST_INBOUND_PARTITIONS];
+	int64_t hwm[ITEST_INBOUND_PARTITIONS], joined;
 	struct itest_worker_stats st;
 	size_t problems;
 	int a, b, rc;
@@ -291,21 +210,28 @@ Test(itest_group, redelivery_after_a_crash_never_advances_a_conversation_twice, 
 	cr_assert_not_null(s);
 	t0 = test_now_ms();
 
-	a = itest_harness_worker(h, env_a);
+	a = itest_harness_worker(h, NULL);
 	IT_ASSERT(h, a >= 0, "cannot start worker A");
 	wait_assigned(a, 30000);
+	b = itest_harness_worker(h, NULL);
+	IT_ASSERT(h, b >= 0, "cannot start worker B");
+	IT_ASSERT(h, itest_log_wait(h->log[b], "\"msg\":\"worker started\"", 1, 10000), "worker B did not start");
+	joined = test_now_ms();
+	test_sleep_ms(700); /* B's JoinGroup has reached the coordinator: the group is rebalancing */
 	IT_ASSERT(h, itest_produce(h->bootstrap, s, 0, N, err, sizeof err) == 0, "produce: %s", err);
-	out = itest_wait_replies(h->bootstrap, N, 60000);
+	out = itest_wait_replies(h->bootstrap, N, 20000);
 	problems = itest_check_replies(s, out, ITEST_STRICT, &rep);
 	kafka_recs_free(out);
 	IT_ASSERT(h, problems == 0, "before the crash: %zu problems:\n%s", problems, rep.first);
+	IT_ASSERT(h, itest_log_assignments(h->log[b]) == 0 && test_now_ms() - joined < 4500,
+		  "the rebalance for B ended before A could be killed (%lld ms): the scenario was not reached",
+		  (long long)(test_now_ms() - joined));
 	worker_proc_signal(h->w[a], SIGKILL);
 	rc = worker_proc_wait(h->w[a], 10000);
 	IT_ASSERT(h, rc == 128 + SIGKILL, "worker A: wait gave %d after SIGKILL", rc);
-	cr_log_info("%5.1f s: worker A killed after answering all %d events, nothing committed", secs(), N);
+	cr_log_info("%5.1f s: worker A killed %lld ms into the rebalance, after answering all %d events", secs(),
+		    (long long)(test_now_ms() - joined), N);
 
-	b = itest_harness_worker(h, NULL);
-	IT_ASSERT(h, b >= 0, "cannot start worker B");
 	wait_assigned(b, 40000);
 	/* B has every record again: wait until it has re-emitted them */
 	{
