@@ -71,6 +71,8 @@ static void sleep_ms(long ms)
 
 #define INC(c, field) atomic_fetch_add_explicit(&(c)->field, 1, memory_order_relaxed)
 
+static bool our_partition(consumer_t *c, const rd_kafka_topic_partition_t *tp);
+
 /* --- flow control ------------------------------------------------------ */
 
 static void set_paused(consumer_t *c, int32_t partition, bool pause)
@@ -221,6 +223,43 @@ static void commit_dirty(consumer_t *c, bool force)
 	else
 		INC(c, commits);
 	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/*
+ * Result of every commit (ours and librdkafka's automatic ones), served on
+ * the consumer thread by rd_kafka_consumer_poll. A partition whose commit
+ * was refused (a rebalance in progress, a stale generation) is marked dirty
+ * again, so the next commit_dirty sends its offset once more instead of
+ * waiting for its done prefix to move.
+ */
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+	consumer_t *c = opaque;
+	rd_kafka_resp_err_t why = err;
+	int i, refused = 0;
+
+	(void)rk;
+	if (err == RD_KAFKA_RESP_ERR__NO_OFFSET || !offsets)
+		return;
+	for (i = 0; i < offsets->cnt; i++) {
+		const rd_kafka_topic_partition_t *tp = &offsets->elems[i];
+		struct cpart *cp;
+
+		if (!err && !tp->err)
+			continue;
+		if (!why)
+			why = tp->err;
+		if (!our_partition(c, tp))
+			continue;
+		cp = &c->parts[tp->partition];
+		if (cp->assigned && cp->stored >= 0 && cp->stored >= tp->offset) {
+			cp->dirty = true;
+			refused++;
+		}
+	}
+	if (refused)
+		log_at(LOG_INFO, "offset commit refused; sending it again", LOG_INT("partitions", refused),
+		       LOG_STR("error", rd_kafka_err2str(why)));
 }
 
 /* Moves backlogs on, resumes drained partitions, stores commit points. */
@@ -563,6 +602,7 @@ consumer_t *consumer_new(const struct wb_config *cfg, const flow_t *flow, ctx_st
 		goto fail;
 	rd_kafka_conf_set_opaque(conf, c);
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+	rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
 	if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why)))) {
 		rd_kafka_conf_destroy(conf);
 		snprintf(errstr, errstr_size, "cannot create the Kafka consumer: %s", why);
