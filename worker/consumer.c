@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "event.h"
 #include "job.h"
 #include "kafka.h"
@@ -53,21 +53,6 @@ struct consumer {
 	atomic_uint_fast64_t consumed, rebalances, lost, redone, pauses, commits;
 	atomic_uint assigned, paused;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
 
 #define INC(c, field) atomic_fetch_add_explicit(&(c)->field, 1, memory_order_relaxed)
 
@@ -200,7 +185,7 @@ static void commit_dirty(consumer_t *c, bool force)
 {
 	rd_kafka_topic_partition_list_t *l = NULL;
 	rd_kafka_resp_err_t err;
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 	int32_t p;
 
 	if (!force && now - c->last_commit < COMMIT_EVERY_MS)
@@ -357,7 +342,7 @@ static void on_assign(consumer_t *c, rd_kafka_topic_partition_list_t *parts)
  * commits their done prefix synchronously. */
 static void drain_and_commit(consumer_t *c, rd_kafka_topic_partition_list_t *parts)
 {
-	int64_t deadline = now_ms() + (int64_t)c->cfg->drain_timeout_s * 1000;
+	int64_t deadline = clock_mono_ms() + (int64_t)c->cfg->drain_timeout_s * 1000;
 	rd_kafka_topic_partition_list_t *commit;
 	int i;
 
@@ -379,14 +364,14 @@ static void drain_and_commit(consumer_t *c, rd_kafka_topic_partition_list_t *par
 		}
 		if (!busy)
 			break;
-		if (now_ms() >= deadline) {
+		if (clock_mono_ms() >= deadline) {
 			log_at(LOG_WARN, "drain deadline passed: records still running are given up",
 			       LOG_INT("seconds", c->cfg->drain_timeout_s));
 			if (c->shutting_down)
 				c->unclean = true; /* the exit code speaks of the shutdown */
 			break;
 		}
-		sleep_ms(1);
+		clock_sleep_ms(1);
 	}
 	commit = rd_kafka_topic_partition_list_new(parts->cnt);
 	for (i = 0; i < parts->cnt; i++) {
@@ -510,7 +495,7 @@ static void handle(consumer_t *c, rd_kafka_message_t *m)
 
 int consumer_run(consumer_t *c)
 {
-	int64_t last = now_ms();
+	int64_t last = clock_mono_ms();
 	unsigned since = 0;
 	rd_kafka_resp_err_t err;
 
@@ -522,7 +507,7 @@ int consumer_run(consumer_t *c)
 			handle(c, m);
 			since++;
 		}
-		now = now_ms();
+		now = clock_mono_ms();
 		if (!m || since >= SERVICE_EVERY_MSGS || now - last >= SERVICE_EVERY_MS) {
 			service(c);
 			last = now;
@@ -534,7 +519,7 @@ int consumer_run(consumer_t *c)
 	 * commits, then close (librdkafka 2.0.2 can hang closing while an
 	 * incremental assign is pending, hence the wait for an empty one). */
 	c->shutting_down = true;
-	c->shutdown_deadline = now_ms() + (int64_t)c->cfg->shutdown_timeout_s * 1000;
+	c->shutdown_deadline = clock_mono_ms() + (int64_t)c->cfg->shutdown_timeout_s * 1000;
 	log_at(LOG_INFO, "shutting down: finishing in-flight records", LOG_INT("deadline_seconds", c->cfg->shutdown_timeout_s));
 	if ((err = rd_kafka_unsubscribe(c->rk)))
 		log_at(LOG_WARN, "unsubscribe failed", LOG_STR("error", rd_kafka_err2str(err)));
@@ -551,7 +536,7 @@ int consumer_run(consumer_t *c)
 			rd_kafka_topic_partition_list_destroy(a);
 		if (empty && atomic_load(&c->assigned) == 0)
 			break;
-		if (now_ms() >= c->shutdown_deadline) {
+		if (clock_mono_ms() >= c->shutdown_deadline) {
 			log_at(LOG_WARN, "shutdown deadline passed with partitions still assigned");
 			c->unclean = true;
 			break;
@@ -633,8 +618,8 @@ void consumer_destroy(consumer_t *c)
 	 * (its reports release the jobs' last references), then the records
 	 * never started, and only then the consumer their messages belong to */
 	lanes_destroy(c->lanes);
-	producer_destroy(c->prod, c->shutting_down ? (int)(c->shutdown_deadline - now_ms() > 1000
-								  ? c->shutdown_deadline - now_ms()
+	producer_destroy(c->prod, c->shutting_down ? (int)(c->shutdown_deadline - clock_mono_ms() > 1000
+								  ? c->shutdown_deadline - clock_mono_ms()
 								  : 1000)
 						     : 1000);
 	for (p = 0; c->parts && p < c->hi; p++)

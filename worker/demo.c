@@ -21,8 +21,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "kafka.h"
 #include "lanes.h"
@@ -32,14 +32,6 @@
 
 #define DEMO_PARTITIONS 4
 #define DEMO_TIMEOUT_S 60
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int produce_one(void *opaque, const char *key, size_t key_len, const char *payload, size_t len)
 {
@@ -135,7 +127,7 @@ int demo_main(int argc, char **argv, char **envp)
 	void *prod_args[2];
 	long records;
 	uint64_t outputs = 0, replies = 0, dlq = 0;
-	double t0 = mono_s(), quiet_since = 0;
+	double t0 = clock_mono_s(), quiet_since = 0;
 	int rc = 1, i;
 
 	for (i = 0; i < argc; i++)
@@ -199,7 +191,7 @@ int demo_main(int argc, char **argv, char **envp)
 	/* the outputs, as they arrive */
 	if (!(reader = client(&cfg, brokers, RD_KAFKA_CONSUMER)) || read_outputs_from_start(reader, &cfg) != 0)
 		goto out;
-	while (mono_s() - t0 < DEMO_TIMEOUT_S) {
+	while (clock_mono_s() - t0 < DEMO_TIMEOUT_S) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(reader, 100);
 		struct consumer_stats cs;
 		struct lanes_stats ls;
@@ -217,13 +209,13 @@ int demo_main(int argc, char **argv, char **envp)
 				dlq++;
 			else
 				replies++;
-			quiet_since = mono_s();
+			quiet_since = clock_mono_s();
 		}
 		if (m)
 			rd_kafka_message_destroy(m);
 		consumer_get_stats(c, &cs, &ls);
 		if (cs.done + cs.failed >= (uint64_t)records && outputs >= ls.replies + ls.dlq &&
-		    mono_s() - quiet_since > 0.3) {
+		    clock_mono_s() - quiet_since > 0.3) {
 			rc = cs.failed ? 1 : 0;
 			break;
 		}
@@ -238,7 +230,7 @@ out:
 		pthread_join(wt, &wrc);
 		if ((intptr_t)wrc != 0)
 			rc = 1;
-		run_log_stats(c, mono_s() - t0);
+		run_log_stats(c, clock_mono_s() - t0);
 	}
 	if (rc == 0)
 		printf("demo: %ld events in, %llu replies and %llu dead letters out, every offset committed, "

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "pipeline.h"
 
@@ -61,21 +62,6 @@ struct emit_ctx {
 	struct job *job;
 	uint32_t attempts;
 };
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t next_rand(uint64_t *s)
 {
@@ -153,7 +139,7 @@ static void process(struct lane *ln, struct job *job)
 	}
 	for (;;) {
 		pipeline_t *p = ln->p;
-		int64_t now = mono_ms();
+		int64_t now = clock_mono_ms();
 
 		if (ln->in_outage) {
 			if (now - ln->last_probe >= PROBE_EVERY_MS) {
@@ -196,7 +182,7 @@ static void process(struct lane *ln, struct job *job)
 				       LOG_UINT("lane", ln->id), LOG_ERR("error", err));
 			}
 			if (!ln->fallback_p)
-				sleep_ms(backoff_ms(ln, failures < 5 ? ++failures : failures));
+				clock_sleep_ms(backoff_ms(ln, failures < 5 ? ++failures : failures));
 			continue;
 		}
 		if (++ec.attempts > (uint32_t)l->cfg->event_max_attempts) {
@@ -211,7 +197,7 @@ static void process(struct lane *ln, struct job *job)
 				job_fail(job);
 			break;
 		}
-		sleep_ms(backoff_ms(ln, ec.attempts - 1));
+		clock_sleep_ms(backoff_ms(ln, ec.attempts - 1));
 	}
 	job_unref(job);
 }

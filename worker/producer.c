@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "kafka.h"
 #include "log.h"
 
@@ -118,13 +118,6 @@ void producer_destroy(producer_t *p, int timeout_ms)
 	free(p);
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 wb_err_t producer_send(producer_t *p, const struct pipeline_output *o, struct job *job, uint32_t attempts)
 {
 	rd_kafka_resp_err_t err;
@@ -167,7 +160,7 @@ wb_err_t producer_send(producer_t *p, const struct pipeline_output *o, struct jo
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			break;
 		atomic_fetch_add_explicit(&p->queue_full, 1, memory_order_relaxed);
-		sleep_ms(1); /* the report thread makes room */
+		clock_sleep_ms(1); /* the report thread makes room */
 	}
 	log_at(LOG_ERROR, "output refused by the producer", LOG_STR("error", rd_kafka_err2str(err)));
 	return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE

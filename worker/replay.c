@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "ctx_store.h"
 #include "flow.h"
@@ -366,19 +367,7 @@ static long replay_compare(const char *path, const char *got, size_t got_len)
 	return diffs;
 }
 
-static double replay_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/*
- * The subcommand; embedded (non-NULL) replays those bytes instead of
- * --input, in text format unless --format says otherwise (the demo).
- */
-static int replay_run(int argc, char **argv, char **envp, const unsigned char *embedded, size_t embedded_len)
+int replay_main(int argc, char **argv, char **envp)
 {
 	struct replay_args ra = {0};
 	struct wb_config cfg;
@@ -393,23 +382,12 @@ static int replay_run(int argc, char **argv, char **envp, const unsigned char *e
 	ssize_t n;
 	int rc = 1, i;
 	uint64_t lines = 0, tombstones = 0;
-	double t0 = replay_now();
+	double t0 = clock_mono_s();
 	bool cfg_loaded = false;
 
 	for (i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			if (embedded)
-				printf("usage: wabot-worker demo [--format text|jsonl] [configuration flags]\n\n"
-				       "Replays the recording shipped in the binary (tests/data/replay/sample.jsonl):\n"
-				       "four users donating at once over ACS and Meta, with delivery statuses, one\n"
-				       "redelivered event and one broken record, through the context store (memory,\n"
-				       "or Redis when configured), the default flow and the reply encoder. Prints one\n"
-				       "line per reply (phones masked). Same as 'wabot-worker replay --format text\n"
-				       "--input tests/data/replay/sample.jsonl'.\n\n");
-			else
-				replay_usage(stdout);
-			if (embedded)
-				config_usage(stdout);
+			replay_usage(stdout);
 			return 0;
 		}
 	}
@@ -427,13 +405,6 @@ static int replay_run(int argc, char **argv, char **envp, const unsigned char *e
 		rc = 2;
 		goto out;
 	}
-	if (embedded && (ra.input || ra.expect)) {
-		fprintf(stderr, "wabot-worker demo: plays its own recording; use 'replay' for --input/--expect\n");
-		rc = 2;
-		goto out;
-	}
-	if (embedded && !ra.format)
-		ra.format = "text";
 	r.format = ra.format && strcmp(ra.format, "text") == 0 ? REPLAY_TEXT : REPLAY_JSONL;
 	if (r.format == REPLAY_TEXT && ra.expect) {
 		fprintf(stderr, "wabot-worker replay: --expect compares JSON lines; drop --format text\n");
@@ -456,10 +427,6 @@ static int replay_run(int argc, char **argv, char **envp, const unsigned char *e
 		fprintf(stderr, "wabot-worker replay: flow file %s: %s\n", cfg.flow_file ? cfg.flow_file : "(built-in)",
 			errstr);
 		rc = 2;
-		goto out;
-	}
-	if (embedded && !(in = fmemopen((void *)embedded, embedded_len, "r"))) {
-		fprintf(stderr, "wabot-worker demo: %s\n", strerror(errno));
 		goto out;
 	}
 	if (ra.input && !(in = fopen(ra.input, "rb"))) {
@@ -493,7 +460,7 @@ static int replay_run(int argc, char **argv, char **envp, const unsigned char *e
 		log_at(LOG_ERROR, "out of memory");
 		goto out;
 	}
-	log_at(LOG_INFO, "replay started", LOG_STR("input", embedded ? "(demo recording)" : ra.input ? ra.input : "stdin"),
+	log_at(LOG_INFO, "replay started", LOG_STR("input", ra.input ? ra.input : "stdin"),
 	       LOG_STR("flow", flow_name(flow)), LOG_STR("store", ctx_store_backend_name(cs)));
 
 	while ((n = getline(&line, &line_cap, in)) >= 0) {
@@ -520,7 +487,7 @@ static int replay_run(int argc, char **argv, char **envp, const unsigned char *e
 		}
 		if (lines % REPLAY_PROGRESS_EVERY == 0) {
 			struct pipeline_stats st;
-			double dt = replay_now() - t0;
+			double dt = clock_mono_s() - t0;
 
 			pipeline_stats(p, &st);
 			fprintf(stderr, "replay: %llu lines, %llu events, %llu replies, %llu dead-lettered, %.0f events/s\n",
@@ -545,7 +512,7 @@ static int replay_run(int argc, char **argv, char **envp, const unsigned char *e
 		       LOG_UINT("events", st.events), LOG_UINT("replies", st.replies), LOG_UINT("dead_lettered", st.dlq),
 		       LOG_UINT("duplicates", st.duplicates), LOG_UINT("statuses", st.statuses),
 		       LOG_UINT("ignored", st.ignored), LOG_UINT("tombstones", tombstones),
-		       LOG_DOUBLE("seconds", replay_now() - t0));
+		       LOG_DOUBLE("seconds", clock_mono_s() - t0));
 	}
 	rc = 0;
 	if (ra.expect) {
@@ -578,10 +545,6 @@ out:
 	return rc;
 }
 
-int replay_main(int argc, char **argv, char **envp)
-{
-	return replay_run(argc, argv, envp, NULL, 0);
-}
 
 /* tests/data/replay/sample.jsonl, embedded by CMakeLists.txt. */
 extern const unsigned char wb_demo_recording[];

@@ -7,8 +7,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "kafka.h"
 #include "lanes.h"
 #include "log.h"
@@ -121,14 +121,6 @@ void run_log_stats(consumer_t *c, double seconds)
 	       LOG_UINT("pauses", cs.pauses), LOG_DOUBLE("seconds", seconds));
 }
 
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int run_main(int argc, char **argv, char **envp)
 {
 	struct wb_config cfg;
@@ -176,9 +168,9 @@ int run_main(int argc, char **argv, char **envp)
 		return strstr(errstr, "Kafka property") ? 2 : 1;
 	}
 	run_log_start(&cfg, &parts);
-	t0 = mono_s();
+	t0 = clock_mono_s();
 	rc = run_until_signal(c);
-	run_log_stats(c, mono_s() - t0);
+	run_log_stats(c, clock_mono_s() - t0);
 	consumer_destroy(c);
 	run_parts_fini(&parts);
 	config_fini(&cfg);
