@@ -58,7 +58,8 @@
  *
  * ONE MESSAGE (text, button or list reply) is handled in this order:
  *  1. an event id listed in the context's "recent": the stored replies of
- *     that event again, nothing written (duplicate);
+ *     that event again, nothing written (duplicate); else an event at or
+ *     before the context's "in" position: nothing at all (duplicate);
  *  2. a button/list reply id: yes/no of a confirm step, an option id, a slot
  *     value id, an intent name; otherwise its title is taken as typed text;
  *  3. commands on the folded text (utf8_fold): cancel (slots removed ->
@@ -77,8 +78,16 @@
  * CONTEXT written (field names are a contract, see flow.h):
  *   {"conversation_step":S, "flow":NAME, "fv":"1a2b3c4d", <slot and set
  *    fields>, <unknown fields verbatim>, "delivery":{"message_id","status",
- *    "error_code"?,"at","event_id"}, "recent":["id",..,{"id":ID,"s":STEP,
- *    "r":[REPLY,..]}]}
+ *    "error_code"?,"at","event_id"}, "in":[PARTITION,OFFSET,INDEX,TS_MS],
+ *    "recent":["id",..,{"id":ID,"s":STEP,"r":[REPLY,..]}]}
+ * "in" is the inbound position of the last applied message (flow_pos and
+ * the event's index in its record; TS_MS -1 when unknown). "recent" alone
+ * forgets: a redelivery of more than FLOW_RECENT_IDS events of one phone
+ * (a consumer that crashed, or whose commits a rebalance refused) would
+ * advance the conversation twice. A redelivered event at or before "in"
+ * on the same partition is a duplicate; one with a later record timestamp
+ * than TS_MS is not (the topic was recreated or its offsets reset: the
+ * user is typing now).
  * "recent" holds the last FLOW_RECENT_IDS event ids, newest last; the newest
  * FLOW_RECENT_REPLIES are objects that also keep the step index "s" and the
  * replies "r"; older ones are bare id strings. A stored REPLY is the number
@@ -560,8 +569,8 @@ static bool name_ok(const char *s, size_t n)
 
 static bool field_name_ok(const char *s)
 {
-	static const char *const reserved[] = {"conversation_step", "flow", "delivery", "recent", "version",
-					       "updated_at", NULL};
+	static const char *const reserved[] = {"conversation_step", "flow", "fv", "delivery", "in", "recent",
+					       "version", "updated_at", NULL};
 	size_t n = strlen(s), i;
 	const char *const *r;
 
@@ -2172,7 +2181,7 @@ struct flow_session {
 	struct word_index wi; /* its words */
 	/* the parsed context of the current step */
 	bool ctx_ok;          /* a JSON object was parsed */
-	uint32_t t_step, t_flow, t_delivery, t_recent, t_fv;
+	uint32_t t_step, t_flow, t_delivery, t_recent, t_fv, t_in;
 	bool fv_ok;           /* the context's "fv" is this flow's: its stored
 	                         replies name our templates */
 	int cur;              /* current step, -1: none */
@@ -2341,7 +2350,7 @@ static wb_err_t ctx_read(flow_session_t *s, const char *ctx, size_t len, bool fo
 	unsigned j;
 
 	s->ctx_ok = false;
-	s->t_step = s->t_flow = s->t_delivery = s->t_recent = s->t_fv = JSON_NONE;
+	s->t_step = s->t_flow = s->t_delivery = s->t_recent = s->t_fv = s->t_in = JSON_NONE;
 	s->fv_ok = false;
 	s->nunk = 0;
 	for (j = 0; j < f->nfields; j++)
@@ -2365,6 +2374,9 @@ static wb_err_t ctx_read(flow_session_t *s, const char *ctx, size_t len, bool fo
 		case 2:
 			if (key_is(d, k, "fv", 2)) {
 				s->t_fv = k + 1;
+				known = true;
+			} else if (key_is(d, k, "in", 2)) {
+				s->t_in = k + 1;
 				known = true;
 			}
 			break;
@@ -2402,6 +2414,8 @@ static wb_err_t ctx_read(flow_session_t *s, const char *ctx, size_t len, bool fo
 				s->t_flow = k + 1;
 			else if (key_is(d, k, "fv", 2))
 				s->t_fv = k + 1;
+			else if (key_is(d, k, "in", 2))
+				s->t_in = k + 1;
 			else if (key_is(d, k, "recent", 6))
 				s->t_recent = k + 1;
 			else if (key_is(d, k, "delivery", 8))
@@ -2709,7 +2723,28 @@ static void write_recent(flow_session_t *s, const struct wa_event *ev, const str
 	jbuf_ch(b, ']');
 }
 
-static void write_context(flow_session_t *s, const struct wa_event *ev)
+/* "in": this event's position, else the context's (a replayed file). */
+static void write_in(flow_session_t *s, const struct wa_event *ev, const struct flow_pos *pos)
+{
+	struct jbuf *b = &s->out;
+
+	if (pos && pos->partition >= 0 && pos->offset >= 0) {
+		jbuf_key(b, "in");
+		jbuf_ch(b, '[');
+		jbuf_i64(b, pos->partition);
+		jbuf_ch(b, ',');
+		jbuf_i64(b, pos->offset);
+		jbuf_ch(b, ',');
+		jbuf_u64(b, ev->index);
+		jbuf_ch(b, ',');
+		jbuf_i64(b, pos->timestamp_ms >= 0 ? pos->timestamp_ms : -1);
+		jbuf_ch(b, ']');
+	} else if (s->ctx_ok && s->t_in != JSON_NONE) {
+		write_raw_member(s, "in", s->t_in);
+	}
+}
+
+static void write_context(flow_session_t *s, const struct wa_event *ev, const struct flow_pos *pos)
 {
 	const flow_t *f = s->f;
 	const struct step *step = &f->steps[s->cur];
@@ -2738,6 +2773,7 @@ static void write_context(flow_session_t *s, const struct wa_event *ev)
 		if (s->t_delivery != JSON_NONE && json_type_of(&s->doc, s->t_delivery) == JSON_OBJECT)
 			write_raw_member(s, "delivery", s->t_delivery);
 	}
+	write_in(s, ev, pos);
 	write_recent(s, ev, step);
 	jbuf_ch(b, '}');
 }
@@ -3170,8 +3206,27 @@ static bool find_duplicate(flow_session_t *s, const struct wa_event *ev, struct 
 	return false;
 }
 
+/* true when ev (at pos) is at or before the context's "in" on the same
+ * partition, and not from a newer record (see "in" above). */
+static bool behind_in(flow_session_t *s, const struct wa_event *ev, const struct flow_pos *pos)
+{
+	const struct json_doc *d = &s->doc;
+	int64_t v[4];
+	uint32_t e, i;
+
+	if (!pos || pos->partition < 0 || pos->offset < 0 || !s->ctx_ok || s->t_in == JSON_NONE ||
+	    json_type_of(d, s->t_in) != JSON_ARRAY || d->toks[s->t_in].count != 4)
+		return false;
+	for (i = 0, e = json_first(d, s->t_in); i < 4; i++, e = json_after(d, e))
+		if (json_type_of(d, e) != JSON_NUMBER || !json_num_i64(d, e, &v[i]))
+			return false;
+	if (v[0] != pos->partition || pos->offset > v[1] || (pos->offset == v[1] && (int64_t)ev->index > v[2]))
+		return false;
+	return pos->timestamp_ms < 0 || v[3] < 0 || pos->timestamp_ms <= v[3];
+}
+
 wb_err_t flow_step(flow_session_t *s, const char *ctx_json, size_t ctx_len, bool found, const struct wa_event *ev,
-		   int64_t now_s, struct flow_result *out)
+		   const struct flow_pos *pos, int64_t now_s, struct flow_result *out)
 {
 	const flow_t *f;
 	wb_err_t err;
@@ -3204,6 +3259,10 @@ wb_err_t flow_step(flow_session_t *s, const char *ctx_json, size_t ctx_len, bool
 	if (find_duplicate(s, ev, out)) {
 		out->nreplies = s->nrep;
 		return s->ar.oom ? WB_ERR_NOMEM : WB_OK;
+	}
+	if (behind_in(s, ev, pos)) {
+		out->duplicate = true;
+		return WB_OK;
 	}
 
 	/* where the conversation is */
@@ -3243,7 +3302,7 @@ wb_err_t flow_step(flow_session_t *s, const char *ctx_json, size_t ctx_len, bool
 	}
 	if (s->ar.oom)
 		return WB_ERR_NOMEM;
-	write_context(s, ev);
+	write_context(s, ev, pos);
 	if (s->out.oom || s->rj.oom || s->ar.oom)
 		return WB_ERR_NOMEM;
 	out->ctx_json = s->out.p;

@@ -17,8 +17,10 @@
  * slot such as customer_name, ministry_name), "delivery" (the last status
  * event), "recent" (ids of the last processed events and, for the newest of
  * them, the replies they produced, so a replayed event re-emits the same
- * replies instead of advancing the conversation again) and keeps unknown
- * fields untouched.
+ * replies instead of advancing the conversation again), "in" (the inbound
+ * position of the last applied event, so a redelivery from further back
+ * than "recent" reaches is recognised too) and keeps unknown fields
+ * untouched.
  *
  * Owns: a flow_t is immutable after load and shared by all threads. A
  * flow_session_t is one thread's scratch (parse buffers, output buffers),
@@ -76,20 +78,34 @@ struct flow_result {
 	size_t nreplies;
 	/* conversation_step after the event ("" when the flow has none yet). */
 	const char *step;
-	bool duplicate;   /* event id seen before: nothing advanced */
+	bool duplicate;   /* event seen before (id in "recent", or at or before
+	                     "in"): nothing advanced */
 	bool fresh_start; /* no usable context: the flow started over */
+};
+
+/*
+ * Where an event sits in the inbound stream (Kafka partition, offset and
+ * record timestamp), for de-duplication: one phone's events arrive on one
+ * partition in order, so an event at or before the last applied position
+ * of its partition was applied already, however far back it is.
+ */
+struct flow_pos {
+	int32_t partition;
+	int64_t offset;
+	int64_t timestamp_ms; /* record timestamp; -1: unknown */
 };
 
 /*
  * Applies event ev to the context ctx_json (ctx_len bytes; found false when
  * the store had none, e.g. new user or expired TTL). Everything in *out
  * borrows from s until its next step or destroy. now_s is the wall clock
- * (Unix seconds) for the context's own time stamps.
+ * (Unix seconds) for the context's own time stamps. pos: where ev came from
+ * (NULL when unknown, e.g. a replayed file: only "recent" de-duplicates).
  * Errors: WB_ERR_INVALID (ev has err set or no key), WB_ERR_NOMEM. A context
  * that is not valid JSON or holds fields of wrong types is not an error: the
  * unusable parts are dropped and the flow starts over where needed.
  */
 wb_err_t flow_step(flow_session_t *s, const char *ctx_json, size_t ctx_len, bool found, const struct wa_event *ev,
-		   int64_t now_s, struct flow_result *out);
+		   const struct flow_pos *pos, int64_t now_s, struct flow_result *out);
 
 #endif /* WB_FLOW_H */

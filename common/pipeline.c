@@ -215,6 +215,7 @@ static wb_err_t emit_replies(pipeline_t *p, const struct pipeline_source *src, c
 static wb_err_t apply_event(pipeline_t *p, const struct pipeline_source *src, const char *payload, size_t len,
 			    const struct wa_event *ev, int64_t now_s, pipeline_emit_fn emit, void *opaque)
 {
+	struct flow_pos pos = {src ? src->partition : -1, src ? src->offset : -1, src ? src->timestamp_ms : -1};
 	struct flow_result res;
 	wb_err_t err;
 	int attempt;
@@ -223,7 +224,7 @@ static wb_err_t apply_event(pipeline_t *p, const struct pipeline_source *src, co
 		err = ctx_store_get(p->cs, ev->key, &p->ctx);
 		if (err != WB_OK)
 			break;
-		err = flow_step(p->fs, p->ctx.json, p->ctx.len, p->ctx.found, ev, now_s, &res);
+		err = flow_step(p->fs, p->ctx.json, p->ctx.len, p->ctx.found, ev, &pos, now_s, &res);
 		if (err != WB_OK) {
 			struct dlq_info di = {wb_err_name(err), "flow", wb_err_str(err), ev};
 

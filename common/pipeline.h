@@ -59,6 +59,7 @@ struct pipeline_source {
 	const char *topic;   /* NULL: unknown */
 	int32_t partition;   /* -1: unknown */
 	int64_t offset;      /* -1: unknown */
+	int64_t timestamp_ms; /* the record's timestamp; -1: unknown */
 	const char *key;     /* record key; may be NULL */
 	size_t key_len;
 	/* Lanes (worker threads; see pipeline_home_lane): with nlanes > 1 only

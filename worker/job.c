@@ -19,13 +19,30 @@ struct job *job_new(rd_kafka_message_t *msg, uint32_t epoch, offsets_t *offsets,
 	j->counters = counters;
 	atomic_init(&j->refs, 1);
 	atomic_init(&j->failed, false);
+	atomic_init(&j->nholds, 0);
 	return j;
+}
+
+bool job_hold(struct job *j, atomic_uint *counter)
+{
+	unsigned slot = atomic_fetch_add_explicit(&j->nholds, 1, memory_order_relaxed);
+
+	if (slot >= JOB_MAX_HOLDS)
+		return false;
+	atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+	j->holds[slot] = counter; /* read by the last unref, after an acq_rel */
+	return true;
 }
 
 void job_discard(struct job *j)
 {
+	unsigned i, n;
+
 	if (!j)
 		return;
+	n = atomic_load_explicit(&j->nholds, memory_order_relaxed);
+	for (i = 0; i < n && i < JOB_MAX_HOLDS; i++)
+		atomic_fetch_sub_explicit(j->holds[i], 1, memory_order_release);
 	rd_kafka_message_destroy(j->msg);
 	free(j);
 }

@@ -35,6 +35,9 @@ struct job_counters {
 
 /* Up to 256 lanes (CONFIG_MAX_THREADS). */
 #define JOB_MAX_LANES 256
+/* Unacknowledged-record counters a job can hold (one per lane it runs on;
+ * see lanes.c, "the unacknowledged bound"). */
+#define JOB_MAX_HOLDS 4
 
 struct job {
 	rd_kafka_message_t *msg;
@@ -47,6 +50,8 @@ struct job {
 	struct job_counters *counters;
 	uint32_t home;             /* home lane (pipeline_home_lane) */
 	uint64_t lanes[JOB_MAX_LANES / 64]; /* lanes holding events of it */
+	atomic_uint nholds;        /* slots of holds taken (may exceed JOB_MAX_HOLDS) */
+	atomic_uint *holds[JOB_MAX_HOLDS]; /* counters to decrement when done */
 	struct job *next;          /* consumer backlog */
 };
 
@@ -67,6 +72,11 @@ static inline void job_fail(struct job *j)
 {
 	atomic_store_explicit(&j->failed, true, memory_order_relaxed);
 }
+
+/* Counts j in *counter until j is done (its outputs acknowledged or
+ * abandoned): the counter is incremented now and decremented when j is
+ * freed. false when j holds JOB_MAX_HOLDS counters already (nothing done). */
+bool job_hold(struct job *j, atomic_uint *counter);
 
 /* Frees j without marking anything done: a record that was never started
  * (dropped from a backlog on revocation, or at shutdown). */

@@ -3,6 +3,18 @@
  * Each lane: a ring of job pointers under a mutex, a condition variable the
  * consumer signals on push, a pipeline (and a second one on the fallback
  * store when --store-fallback memory is on).
+ *
+ * The unacknowledged bound: a lane saves a context before the broker has
+ * acknowledged the replies it produced, so a crash in between leaves a
+ * context that has the event but replies that were never sent. The
+ * redelivered event is recognised as a duplicate and re-emits the replies
+ * that "recent" keeps, for the newest FLOW_RECENT_REPLIES events of the
+ * phone only. So no phone (by record key) may have more than that many
+ * records started but not acknowledged: before a lane starts one, it waits
+ * until the key's counter is below the bound. Counters live in one table
+ * of HOLD_BUCKETS indexed by the key's hash; keys sharing a bucket only
+ * wait for each other a little more. Only a burst from one phone ever
+ * waits (one producer round trip per FLOW_RECENT_REPLIES records).
  */
 #include "lanes.h"
 
@@ -15,6 +27,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "phone.h"
 #include "pipeline.h"
 
 #define LANE_BATCH 64          /* jobs taken from the queue per lock */
@@ -22,6 +35,7 @@
 #define BACKOFF_MAX_MS 2000
 #define PROBE_KEY "wabot-worker-probe"
 #define PROBE_EVERY_MS 1000    /* during an outage, with the memory fallback on */
+#define HOLD_BUCKETS 65536     /* unacknowledged-record counters (power of 2) */
 
 struct lane {
 	struct lanes *l;
@@ -39,7 +53,7 @@ struct lane {
 	bool in_outage;        /* the store did not answer; logged once per outage */
 	int64_t last_probe;    /* mono ms of the last probe during an outage */
 	struct ctx_value probe;
-	atomic_uint_fast64_t store_retries, poison, abandoned;
+	atomic_uint_fast64_t store_retries, poison, abandoned, hold_waits;
 	pthread_mutex_t st_mu;          /* guards st, copied after each batch */
 	struct pipeline_stats st;       /* p's and fallback_p's counters, summed */
 };
@@ -54,6 +68,7 @@ struct lanes {
 	size_t depth;
 	atomic_bool stop;
 	struct lane *lane;
+	atomic_uint *unacked; /* [HOLD_BUCKETS]: records started, not acknowledged */
 };
 
 /* The emit callback's view of one record being processed. */
@@ -112,6 +127,34 @@ static bool store_answers(struct lane *ln)
 	return ctx_store_get(ln->l->store, PROBE_KEY, &ln->probe) == WB_OK;
 }
 
+/* The unacknowledged bound (top of the file): waits until job's key has
+ * fewer than FLOW_RECENT_REPLIES records unacknowledged, then counts job.
+ * false when the job's assignment ended meanwhile, or the worker is
+ * stopping past its deadline (the job is then marked failed). */
+static bool hold(struct lane *ln, struct job *job)
+{
+	struct lanes *l = ln->l;
+	const rd_kafka_message_t *m = job->msg;
+	atomic_uint *c = &l->unacked[phone_hash(m->key ? m->key : "", m->key ? m->key_len : 0) & (HOLD_BUCKETS - 1)];
+	bool waited = false;
+
+	while (atomic_load_explicit(c, memory_order_acquire) >= FLOW_RECENT_REPLIES) {
+		if (!waited) {
+			waited = true;
+			atomic_fetch_add_explicit(&ln->hold_waits, 1, memory_order_relaxed);
+		}
+		if (!offsets_current(l->offsets, job->partition, job->epoch))
+			return false;
+		if (atomic_load_explicit(&l->stop, memory_order_relaxed)) {
+			job_fail(job);
+			return false;
+		}
+		clock_sleep_ms(1);
+	}
+	(void)job_hold(job, c);
+	return true;
+}
+
 static void process(struct lane *ln, struct job *job)
 {
 	struct lanes *l = ln->l;
@@ -120,6 +163,7 @@ static void process(struct lane *ln, struct job *job)
 		.topic = l->cfg->inbound_topic,
 		.partition = job->partition,
 		.offset = job->offset,
+		.timestamp_ms = rd_kafka_message_timestamp(m, NULL),
 		.key = m->key,
 		.key_len = m->key ? m->key_len : 0,
 		.lane = ln->id,
@@ -130,10 +174,11 @@ static void process(struct lane *ln, struct job *job)
 	uint32_t failures = 0;
 	wb_err_t err;
 
-	if (!offsets_current(l->offsets, job->partition, job->epoch)) {
+	if (!offsets_current(l->offsets, job->partition, job->epoch) || !hold(ln, job)) {
 		/* revoked past the drain deadline, or lost: the next owner has it
-		 * (offsets_done will refuse the stale epoch) */
-		atomic_fetch_add_explicit(&ln->abandoned, 1, memory_order_relaxed);
+		 * (offsets_done will refuse the stale epoch); or stopping */
+		if (!atomic_load_explicit(&job->failed, memory_order_relaxed))
+			atomic_fetch_add_explicit(&ln->abandoned, 1, memory_order_relaxed);
 		job_unref(job);
 		return;
 	}
@@ -273,6 +318,8 @@ lanes_t *lanes_new(const struct lanes_opts *o, char *errstr, size_t errstr_size)
 	l->offsets = o->offsets;
 	l->n = (uint32_t)o->cfg->worker_threads;
 	l->depth = o->cfg->queue_depth;
+	if (!(l->unacked = calloc(HOLD_BUCKETS, sizeof(*l->unacked))))
+		goto nomem;
 	po.acs_api_version = o->cfg->acs_api_version;
 	po.ttl_ms = o->cfg->context_ttl_s * 1000u;
 	if (!(l->lane = calloc(l->n, sizeof(*l->lane))))
@@ -335,6 +382,7 @@ void lanes_destroy(lanes_t *l)
 		pthread_mutex_destroy(&ln->st_mu);
 	}
 	free(l->lane);
+	free(l->unacked);
 	free(l);
 }
 
@@ -390,6 +438,7 @@ void lanes_get_stats(lanes_t *l, struct lanes_stats *out)
 		out->store_retries += atomic_load_explicit(&ln->store_retries, memory_order_relaxed);
 		out->poison += atomic_load_explicit(&ln->poison, memory_order_relaxed);
 		out->abandoned += atomic_load_explicit(&ln->abandoned, memory_order_relaxed);
+		out->hold_waits += atomic_load_explicit(&ln->hold_waits, memory_order_relaxed);
 		out->queued += atomic_load_explicit(&ln->depth, memory_order_relaxed);
 		pthread_mutex_lock(&ln->st_mu);
 		out->records += ln->st.records;

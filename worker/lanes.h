@@ -59,6 +59,8 @@ struct lanes_stats {
 	uint64_t store_retries; /* tries repeated because the store failed */
 	uint64_t poison;        /* records dead-lettered after event_max_attempts */
 	uint64_t abandoned;     /* records dropped because their assignment ended */
+	uint64_t hold_waits;    /* records that waited for their phone's earlier
+	                           replies to be acknowledged (lanes.c) */
 	uint64_t queued;        /* jobs waiting in all queues now */
 };
 

@@ -259,7 +259,7 @@ static bool replay_record(struct replay *r, const char *line, size_t len, struct
 
 	*payload = line;
 	*plen = len;
-	*src = (struct pipeline_source){.partition = -1, .offset = -1};
+	*src = (struct pipeline_source){.partition = -1, .offset = -1, .timestamp_ms = -1};
 	if (json_parse(d, line, len, NULL) != JSON_OK || json_type_of(d, 0) != JSON_OBJECT)
 		return true;
 	pl = json_get(d, 0, "payload");

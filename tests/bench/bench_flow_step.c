@@ -47,7 +47,7 @@ static void text_event(struct wa_event *ev, const char *id, const char *t)
 static void step_or_die(flow_session_t *s, const char *ctx, size_t len, bool found, const struct wa_event *ev,
 			struct flow_result *r)
 {
-	wb_err_t err = flow_step(s, ctx, len, found, ev, 1795000000, r);
+	wb_err_t err = flow_step(s, ctx, len, found, ev, NULL, 1795000000, r);
 
 	if (err != WB_OK) {
 		fprintf(stderr, "flow_step: %s\n", wb_err_name(err));

@@ -79,7 +79,7 @@ static uint64_t run_core(char **payloads, size_t *lens, uint64_t n, uint64_t pho
 			continue;
 		}
 		if (ctx_store_get(cs, evs[0].key, &cv) != WB_OK ||
-		    flow_step(fs, cv.json, cv.len, cv.found, &evs[0], 1795183391, &res) != WB_OK)
+		    flow_step(fs, cv.json, cv.len, cv.found, &evs[0], NULL, 1795183391, &res) != WB_OK)
 			continue;
 		if (res.ctx_json && ctx_store_put(cs, evs[0].key, res.ctx_json, res.ctx_len, cv.found ? cv.version : 0,
 						  0, NULL) != WB_OK)

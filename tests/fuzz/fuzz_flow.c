@@ -68,7 +68,7 @@ static void fuzz_context(const char *data, size_t size)
 			ev.text.p = texts[i % 3];
 			ev.text.len = strlen(texts[i % 3]);
 		}
-		if (flow_step(ds, data, size, true, &ev, 1795000000, &r) != WB_OK)
+		if (flow_step(ds, data, size, true, &ev, &(struct flow_pos){0, 100, 1795000000000}, 1795000000, &r) != WB_OK)
 			abort();
 		check(&r);
 	}
@@ -137,7 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ev.text.len = texts[i] ? strlen(texts[i]) : size;
 			break;
 		}
-		if (flow_step(s, ctx, ctx_len, found, &ev, 1795000000, &r) != WB_OK)
+		if (flow_step(s, ctx, ctx_len, found, &ev, NULL, 1795000000, &r) != WB_OK)
 			abort();
 		check(&r);
 		if (i == 6 && (!r.duplicate || r.ctx_json))

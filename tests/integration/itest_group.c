@@ -22,8 +22,11 @@
 
 #include <criterion/criterion.h>
 
+#include "flow.h"
 #include "itest_util.h"
 #include "kafka_client.h"
+#include "kafka_mock.h"
+#include "redis_server.h"
 #include "test_clock.h"
 
 #define PHONES 300
@@ -190,8 +193,10 @@ Test(itest_group, members_join_leave_and_crash_mid_stream_without_loss_or_double
  * burst of 12 events for each of 20 phones in that window and is killed
  * with SIGKILL before the rebalance ends: its progress was never committed,
  * and B gets every record again. Each one was applied already: B must
- * recognise all of them, re-emit the same replies (same reply id and step)
- * and advance no conversation.
+ * recognise all of them (12 is more than the 8 ids a context remembers: the
+ * older ones by the context's inbound position), re-emit the same replies
+ * (same reply id and step) for the newest FLOW_RECENT_REPLIES of each phone,
+ * whose replies a context keeps, and advance no conversation.
  */
 Test(itest_group, redelivery_after_a_crash_never_advances_a_conversation_twice, .fini = teardown, .timeout = 180)
 {
@@ -254,7 +259,9 @@ Test(itest_group, redelivery_after_a_crash_never_advances_a_conversation_twice, 
 	IT_ASSERT(h, problems == 0,
 		  "%zu problems after the redelivery (%zu records, %zu distinct, %zu re-emitted):\n%s%s", problems,
 		  rep.records, rep.distinct, rep.duplicates, rep.first, history);
-	IT_ASSERT(h, rep.duplicates == N, "%zu replies re-emitted for %d redelivered events", rep.duplicates, N);
+	IT_ASSERT(h, rep.duplicates == BURST_PHONES * FLOW_RECENT_REPLIES,
+		  "%zu replies re-emitted for %d redelivered events of %d phones (want %d)", rep.duplicates, N,
+		  BURST_PHONES, BURST_PHONES * FLOW_RECENT_REPLIES);
 
 	in = kafka_consume_all(h->bootstrap, ITEST_INBOUND, N, 300, 20000);
 	IT_ASSERT(h, in && in->n == N, "inbound topic holds %zu records, %d produced", in ? in->n : 0, N);
@@ -268,5 +275,87 @@ Test(itest_group, redelivery_after_a_crash_never_advances_a_conversation_twice, 
 	IT_ASSERT(h, st.found && st.records == N && st.duplicates == N,
 		  "worker B: records %llu, duplicates %llu (want %d, %d)", (unsigned long long)st.records,
 		  (unsigned long long)st.duplicates, N, N);
+	IT_ASSERT_NO_SANITIZER_REPORTS(h);
+}
+
+/* The offset in the context's "in" (the last applied event), or -1. */
+static int64_t context_offset(const char *key)
+{
+	char rkey[64];
+	char *v;
+	const char *in;
+	long long off = -1;
+
+	snprintf(rkey, sizeof rkey, "wabot:ctx:{%s}", key);
+	v = redis_server_cli(h->rs, "GET", rkey, NULL);
+	if (v && (in = strstr(v, "\"in\":[")) != NULL && sscanf(in + 6, "%*d,%lld", &off) != 1)
+		off = -1;
+	free(v);
+	return off;
+}
+
+/*
+ * A crash before the broker acknowledged the replies: the mock answers
+ * every request 3 s late, one phone sends 12 messages in a row, and the
+ * worker is killed with SIGKILL as soon as the first context is saved. Its
+ * replies were never acknowledged, so the next worker must send them. It
+ * re-emits what the context keeps (the newest FLOW_RECENT_REPLIES events);
+ * this holds only because a worker never has more than that many records
+ * of one phone unacknowledged (the bound in worker/lanes.c): without it the
+ * first worker applies all 12 at once and 8 replies are lost for good.
+ */
+Test(itest_group, a_crash_before_replies_are_acknowledged_loses_no_reply, .fini = teardown, .timeout = 180)
+{
+	enum { N = 12 };
+	char err[1024] = "";
+	struct itest_reply_report rep;
+	struct kafka_recs *out, *in;
+	int64_t first = -1, applied = -1, deadline;
+	int a, b, rc;
+
+	h = itest_harness_new("group-unacked", true);
+	cr_assert_not_null(h, "the mock cluster or redis-server did not start");
+	s = itest_stream_new(1, N, 0x5eed000d, false);
+	cr_assert_not_null(s);
+	t0 = test_now_ms();
+
+	a = itest_harness_worker(h, NULL);
+	IT_ASSERT(h, a >= 0, "cannot start worker A");
+	wait_assigned(a, 30000);
+	IT_ASSERT(h, kafka_mock_set_rtt(h->km, 3000) == 0, "cannot slow the mock down");
+	/* returns when acknowledged, 3 s later: about when A's fetch returns them */
+	IT_ASSERT(h, itest_produce(h->bootstrap, s, 0, N, err, sizeof err) == 0, "produce: %s", err);
+	deadline = test_now_ms() + 30000;
+	while ((applied = context_offset(s->key[0])) < 0 && test_now_ms() < deadline)
+		test_sleep_ms(10);
+	IT_ASSERT(h, applied >= 0, "worker A saved no context within 30 s");
+	test_sleep_ms(300); /* let the lane run into the bound (or through all 12 without it) */
+	applied = context_offset(s->key[0]);
+	worker_proc_signal(h->w[a], SIGKILL);
+	rc = worker_proc_wait(h->w[a], 10000);
+	IT_ASSERT(h, rc == 128 + SIGKILL, "worker A: wait gave %d after SIGKILL", rc);
+	IT_ASSERT(h, kafka_mock_set_rtt(h->km, 0) == 0, "cannot speed the mock up");
+	in = kafka_consume_all(h->bootstrap, ITEST_INBOUND, N, 300, 20000);
+	IT_ASSERT(h, in && in->n == N, "inbound topic holds %zu records, %d produced", in ? in->n : 0, N);
+	first = in->msgs[0].offset;
+	kafka_recs_free(in);
+	cr_log_info("%5.1f s: worker A killed with events up to offset %lld applied (first %lld)", secs(),
+		    (long long)applied, (long long)first);
+	IT_ASSERT(h, applied - first + 1 <= FLOW_RECENT_REPLIES,
+		  "worker A applied %lld events of one phone before any reply was acknowledged (bound %d)",
+		  (long long)(applied - first + 1), FLOW_RECENT_REPLIES);
+
+	b = itest_harness_worker(h, NULL);
+	IT_ASSERT(h, b >= 0, "cannot start worker B");
+	out = itest_wait_replies(h->bootstrap, N, 60000);
+	IT_ASSERT(h, out != NULL, "cannot read %s", ITEST_OUTBOUND);
+	rc = (int)itest_check_replies(s, out, ITEST_STRICT, &rep);
+	if (rc)
+		itest_phone_history(s, out, 0, history, sizeof history);
+	kafka_recs_free(out);
+	IT_ASSERT(h, rc == 0, "%d problems after the crash (%zu records, %zu distinct):\n%s%s", rc, rep.records,
+		  rep.distinct, rep.first, history);
+	rc = itest_harness_stop_worker(h, b, 20000);
+	IT_ASSERT(h, rc == 0, "worker B exited with %d after SIGTERM", rc);
 	IT_ASSERT_NO_SANITIZER_REPORTS(h);
 }

@@ -255,6 +255,17 @@ int kafka_mock_stop(struct kafka_mock *km)
 	return code;
 }
 
+int kafka_mock_set_rtt(struct kafka_mock *km, int ms)
+{
+	char cmd[32];
+	int n = snprintf(cmd, sizeof cmd, "rtt %d\n", ms);
+
+	if (km->stdin_fd < 0 || write(km->stdin_fd, cmd, (size_t)n) != n)
+		return -1;
+	test_sleep_ms(200);
+	return 0;
+}
+
 const char *kafka_mock_bootstrap(const struct kafka_mock *km)
 {
 	return km->bootstrap;

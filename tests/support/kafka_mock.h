@@ -66,6 +66,12 @@ int kafka_mock_stop(struct kafka_mock *km);
 /* "127.0.0.1:port[,...]" for bootstrap.servers. Borrowed: valid until stop. */
 const char *kafka_mock_bootstrap(const struct kafka_mock *km);
 
+/* Sets every broker's round-trip time to ms (0: none), through the tool's
+ * stdin ("rtt MS"), and gives the mock 200 ms to apply it. Holds produce
+ * acknowledgements (and everything else) back. 0, or -1 when the pipe is
+ * gone. */
+int kafka_mock_set_rtt(struct kafka_mock *km, int ms);
+
 /* PID of the wb-mock-kafka process (to pause it with SIGSTOP, say). */
 pid_t kafka_mock_pid(const struct kafka_mock *km);
 

@@ -6,7 +6,9 @@
  * Prints exactly one line "bootstrap=<host:port,...>" on stdout, one human
  * line on stderr, then serves until SIGTERM/SIGINT, or until stdin reaches
  * EOF with --exit-on-stdin-eof (so a harness that dies never leaves it
- * orphaned). Exit codes: 0 clean stop, 1 the cluster could not be created,
+ * orphaned). With that option stdin also takes commands, one per line:
+ * "rtt MS" sets every broker's round-trip time (rd_kafka_mock_broker_set_rtt;
+ * 0 removes it), to hold acknowledgements back in tests. Exit codes: 0 clean stop, 1 the cluster could not be created,
  * 2 bad usage.
  * Owns: one producer handle (the mock's book-keeping instance, it never
  * produces) and the mock cluster on it; their threads are librdkafka's.
@@ -63,7 +65,8 @@ static void mock_usage(FILE *f)
 		"  --brokers N              brokers in the cluster, 1..%d (default 1)\n"
 		"  --topic NAME:PARTITIONS  create a topic (replication 1), repeatable;\n"
 		"                           default: wa.inbound:16 wa.outbound:16 wa.dlq:4\n"
-		"  --exit-on-stdin-eof      also stop when stdin reaches end of file\n"
+		"  --exit-on-stdin-eof      also stop when stdin reaches end of file, and read\n"
+		"                           commands from it: \"rtt MS\" (every broker's round trip)\n"
 		"  --quiet                  no startup line on stderr\n"
 		"  --help                   this text\n"
 		"Prints one line \"bootstrap=<host:port,...>\" on stdout once ready.\n",
@@ -179,8 +182,26 @@ static int mock_parse_args(int argc, char **argv, struct mock_opts *o)
  * stdin is readable ppoll returns without running the handler, and a stdin
  * that never stops being readable would starve the signal for good.
  */
-static void mock_serve(rd_kafka_t *rk, int sfd, bool watch_stdin)
+/* Runs one command line from stdin (see the top of the file). */
+static void mock_command(rd_kafka_mock_cluster_t *mc, int brokers, const char *line)
 {
+	int ms;
+
+	if (strncmp(line, "rtt ", 4) == 0 && mock_parse_int(line + 4, 0, 60000, &ms)) {
+		for (int id = 1; id <= brokers; id++)
+			rd_kafka_mock_broker_set_rtt(mc, id, ms);
+		fprintf(stderr, "wb-mock-kafka: round-trip time %d ms\n", ms);
+		return;
+	}
+	if (line[0])
+		fprintf(stderr, "wb-mock-kafka: unknown command \"%.64s\"\n", line);
+}
+
+static void mock_serve(rd_kafka_t *rk, rd_kafka_mock_cluster_t *mc, int brokers, int sfd, bool watch_stdin)
+{
+	char line[128];
+	size_t used = 0;
+
 	for (;;) {
 		struct pollfd pfd[2] = {
 			{.fd = sfd, .events = POLLIN},
@@ -198,9 +219,19 @@ static void mock_serve(rd_kafka_t *rk, int sfd, bool watch_stdin)
 			char buf[512];
 			ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
 
-			/* Input is ignored; EOF (or a dead pipe) means the harness is gone. */
+			/* EOF (or a dead pipe) means the harness is gone. */
 			if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
 				return;
+			for (ssize_t i = 0; i < n; i++) {
+				if (buf[i] != '\n') {
+					if (used < sizeof line - 1)
+						line[used++] = buf[i];
+					continue;
+				}
+				line[used] = '\0';
+				mock_command(mc, brokers, line);
+				used = 0;
+			}
 		}
 		rd_kafka_poll(rk, 0); /* serve logs and errors of the book-keeping handle */
 	}
@@ -283,7 +314,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "; pid %ld, stop with SIGTERM or Ctrl-C%s\n", (long)getpid(),
 			o.exit_on_stdin_eof ? " or by closing stdin" : "");
 	}
-	mock_serve(rk, sfd, o.exit_on_stdin_eof);
+	mock_serve(rk, mc, o.brokers, sfd, o.exit_on_stdin_eof);
 	rc = MOCK_EXIT_OK;
 out_destroy_mc:
 	rd_kafka_mock_cluster_destroy(mc);

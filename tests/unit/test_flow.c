@@ -33,6 +33,7 @@ struct conv {
 	wb_err_t err;
 	unsigned seq;
 	char id[64];
+	const struct flow_pos *pos; /* the next event's inbound position; NULL: none */
 };
 
 static void conv_open(struct conv *c, const char *file)
@@ -102,7 +103,7 @@ static struct wa_event base_event(struct conv *c, enum wa_kind kind, const char 
 
 static const struct flow_result *apply(struct conv *c, const struct wa_event *ev)
 {
-	c->err = flow_step(c->s, c->ctx, c->len, c->found, ev, NOW, &c->r);
+	c->err = flow_step(c->s, c->ctx, c->len, c->found, ev, c->pos, NOW, &c->r);
 	cr_assert_eq(c->err, WB_OK, "flow_step: %s", wb_err_name(c->err));
 	if (c->r.ctx_json) {
 		cr_assert_gt(c->r.ctx_len, 0u);
@@ -954,6 +955,93 @@ Test(flow, recent_ids_are_bounded_and_old_ones_lose_their_replies)
 	conv_close(&c);
 }
 
+Test(flow, redelivery_from_before_recent_is_recognised_by_inbound_position)
+{
+	struct conv c;
+	struct flow_pos pos = {3, 100, 1795000000000};
+	char *ctx_before;
+	int i;
+
+	conv_open(&c, NULL);
+	c.pos = &pos;
+	/* 12 events of one phone, offsets 100..111: more than "recent" holds */
+	for (i = 0; i < FLOW_RECENT_IDS + 4; i++) {
+		pos.offset = 100 + i;
+		pos.timestamp_ms = 1795000000000 + i;
+		text_id(&c, (char[16]){0}, "hola"); /* no id at all: only "in" can tell */
+		cr_assert_not(c.r.duplicate);
+	}
+	cr_assert_not_null(strstr(c.ctx, "\"in\":[3,111,0,1795000000011]"), "%s", c.ctx);
+	ctx_before = strdup(c.ctx);
+	/* a consumer that restarts far back redelivers them: nothing advances */
+	for (i = 0; i < FLOW_RECENT_IDS + 4; i++) {
+		pos.offset = 100 + i;
+		pos.timestamp_ms = 1795000000000 + i;
+		text(&c, "1");
+		cr_assert(c.r.duplicate, "offset %d", 100 + i);
+		cr_assert_null(c.r.ctx_json);
+		cr_assert_eq(c.r.nreplies, 0u);
+	}
+	cr_assert_str_eq(c.ctx, ctx_before);
+	/* a later event of a record already seen (event index 1 of offset 111) is new */
+	{
+		struct wa_event ev = base_event(&c, WA_KIND_TEXT, NULL);
+
+		ev.text.p = "hola";
+		ev.text.len = 4;
+		ev.index = 1;
+		apply(&c, &ev);
+		cr_assert_not(c.r.duplicate);
+		cr_assert_not_null(strstr(c.ctx, "\"in\":[3,111,1,"), "%s", c.ctx);
+	}
+	/* the next offset is new */
+	pos.offset = 112;
+	text(&c, "hola");
+	cr_assert_not(c.r.duplicate);
+	cr_assert_not_null(c.r.ctx_json);
+	cr_assert_not_null(strstr(c.ctx, "\"in\":[3,112,0,"), "%s", c.ctx);
+	free(ctx_before);
+	conv_close(&c);
+}
+
+Test(flow, inbound_position_of_another_partition_or_a_newer_record_is_not_a_duplicate)
+{
+	struct conv c;
+	struct flow_pos pos = {3, 500, 1795000000000};
+
+	conv_open(&c, NULL);
+	c.pos = &pos;
+	text(&c, "hola");
+	cr_assert_not(c.r.duplicate);
+	/* the partition count changed: another partition's offsets say nothing */
+	pos.partition = 4;
+	pos.offset = 10;
+	text(&c, "hola");
+	cr_assert_not(c.r.duplicate);
+	cr_assert_not_null(strstr(c.ctx, "\"in\":[4,10,0,"), "%s", c.ctx);
+	/* the topic was recreated: a lower offset, but a newer record */
+	pos.offset = 2;
+	pos.timestamp_ms = 1795000099000;
+	text(&c, "hola");
+	cr_assert_not(c.r.duplicate);
+	/* no timestamp on either side: the offset decides */
+	pos.offset = 1;
+	pos.timestamp_ms = -1;
+	text(&c, "hola");
+	cr_assert(c.r.duplicate);
+	/* no position (a replayed file): "recent" only, and "in" is kept */
+	c.pos = NULL;
+	text(&c, "hola");
+	cr_assert_not(c.r.duplicate);
+	cr_assert_not_null(strstr(c.ctx, "\"in\":[4,2,0,1795000099000]"), "%s", c.ctx);
+	/* an "in" of the wrong shape is ignored */
+	conv_set_ctx(&c, "{\"conversation_step\":\"welcome\",\"flow\":\"donations\",\"in\":[4,\"x\",0,-1]}");
+	c.pos = &pos;
+	text(&c, "hola");
+	cr_assert_not(c.r.duplicate);
+	conv_close(&c);
+}
+
 Test(flow, status_events_update_delivery_only)
 {
 	struct conv c;
@@ -1098,10 +1186,10 @@ Test(flow, unusable_events_are_invalid)
 	conv_open(&c, NULL);
 	ev = base_event(&c, WA_KIND_TEXT, NULL);
 	ev.err = EVENT_E_MISSING;
-	cr_assert_eq(flow_step(c.s, NULL, 0, false, &ev, NOW, &r), WB_ERR_INVALID);
+	cr_assert_eq(flow_step(c.s, NULL, 0, false, &ev, NULL, NOW, &r), WB_ERR_INVALID);
 	ev = base_event(&c, WA_KIND_TEXT, NULL);
 	ev.key[0] = '\0';
-	cr_assert_eq(flow_step(c.s, NULL, 0, false, &ev, NOW, &r), WB_ERR_INVALID);
+	cr_assert_eq(flow_step(c.s, NULL, 0, false, &ev, NULL, NOW, &r), WB_ERR_INVALID);
 	conv_close(&c);
 }
 
