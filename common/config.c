@@ -94,7 +94,7 @@ static const struct cfg_opt_def cfg_opts[OPT__COUNT] = {
 			   "topic of undecodable events"},
 	[OPT_WORKER_THREADS] = {"WORKER_THREADS", "--worker-threads", "online CPUs",
 				"worker threads, 1..256"},
-	[OPT_QUEUE_DEPTH] = {"WORKER_QUEUE_DEPTH", "--worker-queue-depth", "4096",
+	[OPT_QUEUE_DEPTH] = {"WORKER_QUEUE_DEPTH", "--worker-queue-depth", "16384",
 			     "records queued per worker before its partitions pause, 1..1048576"},
 	[OPT_MAX_IN_FLIGHT] = {"MAX_IN_FLIGHT_PER_PARTITION", "--max-in-flight-per-partition",
 			       "10000",

@@ -1436,3 +1436,76 @@ event_err_t event_decode(event_decoder_t *dec, const char *payload, size_t len, 
 	*n = dec->nevs;
 	return EVENT_OK;
 }
+
+/* ------------------------------------------------------------------------
+ * Copies that outlive the decoder.
+ */
+
+/* Every struct wa_str member of struct wa_event. */
+static const size_t wa_str_members[] = {
+	offsetof(struct wa_event, id),
+	offsetof(struct wa_event, type),
+	offsetof(struct wa_event, user_id),
+	offsetof(struct wa_event, business_id),
+	offsetof(struct wa_event, profile_name),
+	offsetof(struct wa_event, message_id),
+	offsetof(struct wa_event, ref_message_id),
+	offsetof(struct wa_event, text),
+	offsetof(struct wa_event, reply_id),
+	offsetof(struct wa_event, reply_title),
+	offsetof(struct wa_event, reply_description),
+	offsetof(struct wa_event, media_type),
+	offsetof(struct wa_event, media_id),
+	offsetof(struct wa_event, media_mime),
+	offsetof(struct wa_event, media_caption),
+	offsetof(struct wa_event, media_filename),
+	offsetof(struct wa_event, location_name),
+	offsetof(struct wa_event, location_address),
+	offsetof(struct wa_event, reaction_emoji),
+	offsetof(struct wa_event, reaction_target),
+	offsetof(struct wa_event, error_code),
+	offsetof(struct wa_event, error_message),
+	offsetof(struct wa_event, error_details),
+	offsetof(struct wa_event, validation_code),
+	offsetof(struct wa_event, validation_url),
+};
+#define WA_STR_MEMBERS (sizeof(wa_str_members) / sizeof(wa_str_members[0]))
+
+static bool in_payload(const struct wa_str *w, const char *payload, size_t len)
+{
+	return (uintptr_t)w->p >= (uintptr_t)payload && (uintptr_t)w->p + w->len <= (uintptr_t)payload + len;
+}
+
+size_t event_copy_size(const struct wa_event *evs, size_t n, const char *payload, size_t len)
+{
+	size_t bytes = n * sizeof(*evs), i, f;
+
+	for (i = 0; i < n; i++)
+		for (f = 0; f < WA_STR_MEMBERS; f++) {
+			const struct wa_str *w = (const struct wa_str *)((const char *)&evs[i] + wa_str_members[f]);
+
+			if (w->p && !in_payload(w, payload, len))
+				bytes += w->len;
+		}
+	return bytes;
+}
+
+struct wa_event *event_copy(const struct wa_event *evs, size_t n, const char *payload, size_t len, void *buf)
+{
+	struct wa_event *out = buf;
+	char *strs = (char *)buf + n * sizeof(*evs);
+	size_t i, f;
+
+	memcpy(out, evs, n * sizeof(*evs));
+	for (i = 0; i < n; i++)
+		for (f = 0; f < WA_STR_MEMBERS; f++) {
+			struct wa_str *w = (struct wa_str *)((char *)&out[i] + wa_str_members[f]);
+
+			if (!w->p || in_payload(w, payload, len))
+				continue;
+			memcpy(strs, w->p, w->len);
+			w->p = strs;
+			strs += w->len;
+		}
+	return out;
+}

@@ -203,4 +203,16 @@ void event_decoder_destroy(event_decoder_t *dec); /* NULL ok */
 event_err_t event_decode(event_decoder_t *dec, const char *payload, size_t len, const struct wa_event **events,
 			 size_t *n, char *errstr, size_t errstr_size);
 
+/*
+ * Decoded events that outlive their decoder (the worker decodes a record on
+ * its consumer thread to route it, and applies it on another thread).
+ * event_copy_size: the bytes a copy of evs[0..n) needs. event_copy writes
+ * it to buf (aligned for struct wa_event) and returns the events at its
+ * start: strings that lie inside payload keep pointing there (the caller
+ * keeps payload alive and unchanged as long as the copy), the others (the
+ * decoder's arena) are copied after the events.
+ */
+size_t event_copy_size(const struct wa_event *evs, size_t n, const char *payload, size_t len);
+struct wa_event *event_copy(const struct wa_event *evs, size_t n, const char *payload, size_t len, void *buf);
+
 #endif /* WB_EVENT_H */

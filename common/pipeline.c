@@ -295,28 +295,17 @@ uint32_t pipeline_event_lane(const struct wa_event *ev, uint32_t home, uint32_t 
 	return ev->key[0] ? (uint32_t)(phone_hash(ev->key, strlen(ev->key)) % nlanes) : home;
 }
 
-wb_err_t pipeline_process(pipeline_t *p, const struct pipeline_source *src, const char *payload, size_t len,
-			  int64_t now_s, pipeline_emit_fn emit, void *opaque)
+/* The events of a decoded record: the key check, then each event of this
+ * lane. */
+static wb_err_t apply_events(pipeline_t *p, const struct pipeline_source *src, const char *payload, size_t len,
+			     const struct wa_event *evs, size_t n, int64_t now_s, pipeline_emit_fn emit, void *opaque)
 {
-	const struct wa_event *evs;
 	uint32_t nlanes = src ? src->nlanes : 0, lane = src ? src->lane : 0, home = 0;
-	char errstr[200];
-	event_err_t de;
-	size_t n, i;
+	size_t i;
 	wb_err_t err;
 
-	p->st.records++;
-	de = event_decode(p->dec, payload, len, &evs, &n, errstr, sizeof(errstr));
 	if (nlanes > 1)
-		home = pipeline_home_lane(de == EVENT_OK ? evs : NULL, de == EVENT_OK ? n : 0, src->key, src->key_len,
-					  nlanes);
-	if (de != EVENT_OK) {
-		struct dlq_info di = {event_err_name(de), "decode", errstr, NULL};
-
-		if (nlanes > 1 && lane != home)
-			return WB_OK;
-		return emit_dlq(p, src, payload, len, &di, emit, opaque);
-	}
+		home = pipeline_home_lane(evs, n, src->key, src->key_len, nlanes);
 	if (nlanes <= 1 || lane == home) {
 		for (i = 0; i < n && !evs[i].key[0]; i++)
 			;
@@ -350,4 +339,32 @@ wb_err_t pipeline_process(pipeline_t *p, const struct pipeline_source *src, cons
 			return err;
 	}
 	return WB_OK;
+}
+
+wb_err_t pipeline_process(pipeline_t *p, const struct pipeline_source *src, const char *payload, size_t len,
+			  int64_t now_s, pipeline_emit_fn emit, void *opaque)
+{
+	const struct wa_event *evs;
+	char errstr[200];
+	event_err_t de;
+	size_t n;
+
+	p->st.records++;
+	de = event_decode(p->dec, payload, len, &evs, &n, errstr, sizeof(errstr));
+	if (de != EVENT_OK) {
+		struct dlq_info di = {event_err_name(de), "decode", errstr, NULL};
+
+		if (src && src->nlanes > 1 && pipeline_home_lane(NULL, 0, src->key, src->key_len, src->nlanes) != src->lane)
+			return WB_OK;
+		return emit_dlq(p, src, payload, len, &di, emit, opaque);
+	}
+	return apply_events(p, src, payload, len, evs, n, now_s, emit, opaque);
+}
+
+wb_err_t pipeline_process_decoded(pipeline_t *p, const struct pipeline_source *src, const char *payload, size_t len,
+				  const struct wa_event *evs, size_t n, int64_t now_s, pipeline_emit_fn emit,
+				  void *opaque)
+{
+	p->st.records++;
+	return apply_events(p, src, payload, len, evs, n, now_s, emit, opaque);
 }

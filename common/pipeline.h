@@ -116,6 +116,15 @@ wb_err_t pipeline_process(pipeline_t *p, const struct pipeline_source *src, cons
 			  int64_t now_s, pipeline_emit_fn emit, void *opaque);
 
 /*
+ * pipeline_process for a record already decoded (event_decode on payload,
+ * or an event_copy of that): the same, without decoding it again. evs and
+ * payload are borrowed for the call.
+ */
+wb_err_t pipeline_process_decoded(pipeline_t *p, const struct pipeline_source *src, const char *payload, size_t len,
+				  const struct wa_event *evs, size_t n, int64_t now_s, pipeline_emit_fn emit,
+				  void *opaque);
+
+/*
  * Emits the whole record to the dead-letter topic with reason (a stable
  * name), stage and error (one line, no phone or message text): for a
  * record the caller gives up on (retries exhausted). Honours src's lane

@@ -86,23 +86,21 @@ static void set_paused(consumer_t *c, int32_t partition, bool pause)
 	}
 }
 
-/* Routes j to the lanes of its phones (see pipeline_home_lane). */
+/* Routes j to the lanes of its phones (see pipeline_home_lane), from the
+ * events handle() decoded into it. */
 static void route(consumer_t *c, struct job *j)
 {
 	const rd_kafka_message_t *m = j->msg;
-	const struct wa_event *evs = NULL;
-	size_t n = 0, i;
+	size_t i;
 
 	if (c->nlanes == 1) {
 		job_lane_set(j, 0);
 		return;
 	}
-	if (event_decode(c->dec, m->payload ? m->payload : "", m->len, &evs, &n, NULL, 0) != EVENT_OK)
-		n = 0;
-	j->home = pipeline_home_lane(evs, n, m->key, m->key ? m->key_len : 0, c->nlanes);
+	j->home = pipeline_home_lane(j->evs, j->nevs, m->key, m->key ? m->key_len : 0, c->nlanes);
 	job_lane_set(j, j->home);
-	for (i = 0; i < n; i++)
-		job_lane_set(j, pipeline_event_lane(&evs[i], j->home, c->nlanes));
+	for (i = 0; i < j->nevs; i++)
+		job_lane_set(j, pipeline_event_lane(&j->evs[i], j->home, c->nlanes));
 	/* the home lane got a share even when all events went elsewhere: it
 	 * owns whole-record dead letters and simply finds nothing else to do */
 }
@@ -454,6 +452,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 
 static void handle(consumer_t *c, rd_kafka_message_t *m)
 {
+	const struct wa_event *evs = NULL;
+	const char *payload;
+	size_t n = 0, extra = 0;
 	struct cpart *cp;
 	struct job *j;
 
@@ -478,7 +479,15 @@ static void handle(consumer_t *c, rd_kafka_message_t *m)
 	}
 	cp = &c->parts[m->partition];
 	INC(c, consumed);
-	if (!(j = job_new(m, 0, c->offs, &c->jc))) {
+	/* Decoded once, here: routing needs the payload's phones, and the lanes
+	 * apply the copy (a record that does not decode is left to the home
+	 * lane's pipeline, which dead-letters it). One lane: decoded there. */
+	payload = m->payload ? m->payload : "";
+	if (c->nlanes > 1 && event_decode(c->dec, payload, m->len, &evs, &n, NULL, 0) == EVENT_OK)
+		extra = event_copy_size(evs, n, payload, m->len);
+	else
+		evs = NULL;
+	if (!(j = job_new(m, 0, c->offs, &c->jc, extra))) {
 		/* Skipping the record would let its offset be committed past:
 		 * stop instead, and let a restart fetch it again. */
 		log_at(LOG_ERROR, "out of memory for a record: stopping", LOG_INT("partition", m->partition),
@@ -487,6 +496,11 @@ static void handle(consumer_t *c, rd_kafka_message_t *m)
 		c->unclean = true;
 		consumer_stop(c);
 		return;
+	}
+	if (evs) {
+		j->evs = event_copy(evs, n, payload, m->len, job_extra(j));
+		j->nevs = n;
+		j->decoded = true;
 	}
 	route(c, j);
 	if (cp->bl_head || !try_dispatch(c, j))

@@ -4,13 +4,16 @@
 #include "job.h"
 
 #include <stdlib.h>
+#include <string.h>
 
-struct job *job_new(rd_kafka_message_t *msg, uint32_t epoch, offsets_t *offsets, struct job_counters *counters)
+struct job *job_new(rd_kafka_message_t *msg, uint32_t epoch, offsets_t *offsets, struct job_counters *counters,
+		    size_t extra)
 {
-	struct job *j = calloc(1, sizeof(*j));
+	struct job *j = malloc(sizeof(*j) + extra);
 
 	if (!j)
 		return NULL;
+	memset(j, 0, sizeof(*j));
 	j->msg = msg;
 	j->partition = msg->partition;
 	j->offset = msg->offset;
@@ -22,6 +25,8 @@ struct job *job_new(rd_kafka_message_t *msg, uint32_t epoch, offsets_t *offsets,
 	atomic_init(&j->nholds, 0);
 	return j;
 }
+
+_Static_assert(sizeof(struct job) % 8 == 0, "job_extra must stay 8-byte aligned");
 
 bool job_hold(struct job *j, atomic_uint *counter)
 {

@@ -39,6 +39,8 @@ struct job_counters {
  * see lanes.c, "the unacknowledged bound"). */
 #define JOB_MAX_HOLDS 4
 
+struct wa_event;
+
 struct job {
 	rd_kafka_message_t *msg;
 	int32_t partition;
@@ -53,11 +55,25 @@ struct job {
 	atomic_uint nholds;        /* slots of holds taken (may exceed JOB_MAX_HOLDS) */
 	atomic_uint *holds[JOB_MAX_HOLDS]; /* counters to decrement when done */
 	struct job *next;          /* consumer backlog */
+	/* The record decoded by the consumer (to route it), for the lanes to
+	 * apply without decoding it again: evs[0..nevs) in the job's own
+	 * allocation (event_copy), valid while msg is. decoded false: not
+	 * decoded (one lane), or undecodable (the lane's pipeline finds out
+	 * and dead-letters it). */
+	bool decoded;
+	const struct wa_event *evs;
+	size_t nevs;
 };
 
-/* New job for msg (taken over), holding one reference for the caller.
- * NULL when memory runs out (msg is then NOT taken over). */
-struct job *job_new(rd_kafka_message_t *msg, uint32_t epoch, offsets_t *offsets, struct job_counters *counters);
+/* New job for msg (taken over), holding one reference for the caller,
+ * with `extra` bytes after it for the caller (job_extra; 8-byte aligned). NULL when memory runs out (msg is then NOT taken over). */
+struct job *job_new(rd_kafka_message_t *msg, uint32_t epoch, offsets_t *offsets, struct job_counters *counters,
+		    size_t extra);
+
+static inline void *job_extra(struct job *j)
+{
+	return j + 1;
+}
 
 static inline void job_ref(struct job *j)
 {

@@ -184,9 +184,10 @@ static void process(struct lane *ln, struct job *job)
 	}
 	for (;;) {
 		pipeline_t *p = ln->p;
-		int64_t now = clock_mono_ms();
 
 		if (ln->in_outage) {
+			int64_t now = clock_mono_ms();
+
 			if (now - ln->last_probe >= PROBE_EVERY_MS) {
 				ln->last_probe = now;
 				if (store_answers(ln)) {
@@ -197,7 +198,11 @@ static void process(struct lane *ln, struct job *job)
 			if (ln->in_outage && ln->fallback_p)
 				p = ln->fallback_p;
 		}
-		err = pipeline_process(p, &src, payload, m->len, (int64_t)time(NULL), lane_emit, &ec);
+		if (job->decoded)
+			err = pipeline_process_decoded(p, &src, payload, m->len, job->evs, job->nevs, (int64_t)time(NULL),
+						       lane_emit, &ec);
+		else
+			err = pipeline_process(p, &src, payload, m->len, (int64_t)time(NULL), lane_emit, &ec);
 		if (err == WB_OK) {
 			if (ln->in_outage && p == ln->p) {
 				ln->in_outage = false;
@@ -220,7 +225,7 @@ static void process(struct lane *ln, struct job *job)
 			 * without counting tries against the record */
 			if (!ln->in_outage) {
 				ln->in_outage = true;
-				ln->last_probe = now;
+				ln->last_probe = clock_mono_ms();
 				log_at(LOG_WARN,
 				       ln->fallback_p ? "context store unreachable: replying from the memory fallback"
 						      : "context store unreachable: waiting for it, consumption pauses",

@@ -9,6 +9,7 @@
  * Subcommands so far: run, demo, replay. lag and check arrive with the
  * operations work.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,8 +37,24 @@ static void usage(FILE *f)
 		   "Run 'wabot-worker <command> --help' for the flags and environment.\n");
 }
 
+/*
+ * glibc's malloc returns freed memory to the kernel eagerly (heap trimming,
+ * and a fresh mmap for each large block such as librdkafka's fetch
+ * buffers), and the worker allocates and frees at a high rate from several
+ * threads: the memory comes back as page faults and TLB shootdowns, about
+ * 1 us per event in bench_kafka (perf: clear_page, smp_call_function).
+ * Keeping it costs a few tens of MB of RSS at most.
+ */
+static void tune_malloc(void)
+{
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	mallopt(M_TOP_PAD, 64 << 20);
+	mallopt(M_MMAP_THRESHOLD, 16 << 20);
+}
+
 int main(int argc, char **argv)
 {
+	tune_malloc();
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

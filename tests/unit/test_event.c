@@ -1673,3 +1673,84 @@ Test(event_names, every_code_and_enum_has_a_name)
 	cr_assert_str_eq(wa_status_name(WA_STATUS_FAILED), "failed");
 	cr_assert_str_eq(wa_status_name(WA_STATUS_UNKNOWN), "unknown");
 }
+
+/* ---- event_copy: decoded events that outlive their decoder ---- */
+
+static void same_str(struct wa_str a, struct wa_str b, const char *what, const char *fixture, size_t i)
+{
+	cr_assert_eq(a.len, b.len, "%s event %zu: %s length %zu, want %zu", fixture, i, what, a.len, b.len);
+	cr_assert_eq(a.p == NULL, b.p == NULL, "%s event %zu: %s presence", fixture, i, what);
+	if (a.len)
+		cr_assert(memcmp(a.p, b.p, a.len) == 0, "%s event %zu: %s differs", fixture, i, what);
+}
+
+Test(event_copy, copies_outlive_the_decoder_and_equal_a_fresh_decode)
+{
+	static const char *const fixtures[] = {
+		"acs-eg-text.json",          "acs-eg-batch.json",          "acs-ce-text.json",
+		"acs-eg-button-reply.json",  "acs-eg-list-reply.json",     "acs-eg-media-image.json",
+		"acs-eg-reaction.json",      "acs-eg-status-delivered.json", "acs-eg-status-failed.json",
+		"eg-subscription-validation.json", "meta-text.json",       "meta-button-reply.json",
+		"meta-list-reply.json",      "meta-image-caption.json",    "meta-location.json",
+		"meta-multi-messages.json",  "meta-status-read.json",      "meta-status-failed.json",
+	};
+	size_t f;
+
+	for (f = 0; f < sizeof fixtures / sizeof fixtures[0]; f++) {
+		event_decoder_t *dec = new_dec(), *fresh;
+		const struct wa_event *evs, *want;
+		struct wa_event *copy;
+		char *buf, *other;
+		size_t len, n, i, size;
+		void *mem;
+
+		buf = read_fixture(fixtures[f], &len);
+		cr_assert_eq(event_decode(dec, buf, len, &evs, &n, NULL, 0), EVENT_OK, "%s", fixtures[f]);
+		size = event_copy_size(evs, n, buf, len);
+		cr_assert_geq(size, n * sizeof(struct wa_event));
+		mem = malloc(size);
+		cr_assert_not_null(mem);
+		copy = event_copy(evs, n, buf, len, mem);
+		cr_assert_eq((void *)copy, mem);
+		/* the decoder's arena is reused, then freed: the copy must not care */
+		other = read_fixture("meta-multi-messages.json", &len);
+		(void)event_decode(dec, other, strlen(other), &evs, &i, NULL, 0);
+		event_decoder_destroy(dec);
+		free(other);
+
+		fresh = new_dec();
+		cr_assert_eq(event_decode(fresh, buf, strlen(buf), &want, &i, NULL, 0), EVENT_OK);
+		cr_assert_eq(i, n);
+		for (i = 0; i < n; i++) {
+			const struct wa_event *a = &copy[i], *b = &want[i];
+
+			cr_assert_eq(a->err, b->err);
+			cr_assert_eq(a->provider, b->provider);
+			cr_assert_eq(a->kind, b->kind);
+			cr_assert_eq(a->index, b->index);
+			cr_assert_eq(a->status, b->status);
+			cr_assert_eq(a->timestamp, b->timestamp);
+			cr_assert_str_eq(a->key, b->key);
+			cr_assert_str_eq(a->phone, b->phone);
+			same_str(a->id, b->id, "id", fixtures[f], i);
+			same_str(a->type, b->type, "type", fixtures[f], i);
+			same_str(a->user_id, b->user_id, "user_id", fixtures[f], i);
+			same_str(a->business_id, b->business_id, "business_id", fixtures[f], i);
+			same_str(a->profile_name, b->profile_name, "profile_name", fixtures[f], i);
+			same_str(a->message_id, b->message_id, "message_id", fixtures[f], i);
+			same_str(a->ref_message_id, b->ref_message_id, "ref_message_id", fixtures[f], i);
+			same_str(a->text, b->text, "text", fixtures[f], i);
+			same_str(a->reply_id, b->reply_id, "reply_id", fixtures[f], i);
+			same_str(a->reply_title, b->reply_title, "reply_title", fixtures[f], i);
+			same_str(a->media_caption, b->media_caption, "media_caption", fixtures[f], i);
+			same_str(a->location_name, b->location_name, "location_name", fixtures[f], i);
+			same_str(a->reaction_emoji, b->reaction_emoji, "reaction_emoji", fixtures[f], i);
+			same_str(a->error_code, b->error_code, "error_code", fixtures[f], i);
+			same_str(a->error_message, b->error_message, "error_message", fixtures[f], i);
+			same_str(a->validation_url, b->validation_url, "validation_url", fixtures[f], i);
+		}
+		event_decoder_destroy(fresh);
+		free(mem);
+		free(buf);
+	}
+}
