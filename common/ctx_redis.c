@@ -42,6 +42,7 @@
 #include <openssl/evp.h>
 
 #include "ctx_store_int.h"
+#include "json.h"
 #include "log.h"
 #include "redis_conn.h"
 
@@ -152,6 +153,7 @@ struct cr_slot {
 	size_t *retry;               /* put items to re-run with EVAL (NOSCRIPT) */
 	size_t retry_cap;            /* entries allocated in retry */
 	struct json_tokener *tok;    /* reused parser, depth CR_JSON_DEPTH */
+	struct json_doc doc;         /* json.h document of the fast path */
 };
 
 struct ctx_redis {
@@ -617,20 +619,24 @@ static void cr_decode(struct ctx_redis *cr, struct cr_slot *s, const char *key, 
 				return;
 			}
 		}
+		/* Validated with json.h, not json-c: the same strict grammar
+		 * and UTF-8 check at a tenth of the cost (json-c was a fifth
+		 * of the worker's CPU with Redis in bench_kafka). */
 		*body = '{';
-		obj = cr_parse(s, body, blen, &why);
-		if (!obj) {
-			cr_corrupt(cr, key, why, it);
-			return;
+		{
+			struct json_limits lim = {CR_MAX_STORED, CR_JSON_DEPTH, 0};
+			enum json_error jerr = json_parse(&s->doc, body, blen, &lim);
+
+			if (jerr != JSON_OK) {
+				cr_corrupt(cr, key, jerr == JSON_E_NOMEM ? "out of memory" : json_error_str(jerr), it);
+				return;
+			}
 		}
-		if (!json_object_object_get_ex(obj, "version", NULL) &&
-		    !json_object_object_get_ex(obj, "updated_at", NULL)) {
-			json_object_put(obj);
+		if (json_get(&s->doc, 0, "version") == JSON_NONE && json_get(&s->doc, 0, "updated_at") == JSON_NONE) {
 			cr_found(it, body, blen, version, updated_at);
 			return;
 		}
 		/* Repeated store-owned members: take the general path. */
-		json_object_put(obj);
 		*body = ',';
 	}
 
@@ -965,6 +971,7 @@ static void cr_destroy(void *be)
 		free(s->retry);
 		if (s->tok)
 			json_tokener_free(s->tok);
+		json_doc_fini(&s->doc);
 	}
 	free(cr->slots);
 	free(cr->free_slots);
@@ -1088,6 +1095,7 @@ void *ctx_redis_new(const struct ctx_store_config *cfg, char *errstr, size_t err
 		struct cr_slot *s = &cr->slots[i];
 
 		redis_cmdbuf_init(&s->cmds);
+		json_doc_init(&s->doc);
 		s->tok = json_tokener_new_ex(CR_JSON_DEPTH);
 		if (!s->tok)
 			goto out_nomem;

@@ -181,7 +181,7 @@ void event_decoder_destroy(event_decoder_t *dec)
 
 /* ---- small helpers ---- */
 
-static inline bool tok_is(const struct json_doc *d, uint32_t t, enum json_type type)
+static inline bool tok_is(const struct json_doc *d, uint32_t t, enum json_kind type)
 {
 	return t != JSON_NONE && d->toks[t].type == type;
 }
@@ -1337,7 +1337,7 @@ static event_err_t fail(event_decoder_t *dec, event_err_t e, char *errstr, size_
 	return e;
 }
 
-static const char *json_type_word(enum json_type t)
+static const char *json_type_word(enum json_kind t)
 {
 	switch (t) {
 	case JSON_NULL: return "null";

@@ -124,7 +124,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* json-c (the loader) and json.h (the context) both name an enum json_type:
+/* json-c (the loader) and json.h (the context) both name an enum json_kind:
  * json-c's is renamed here; this file never uses the name itself. */
 #define json_type jsonc_type
 #include <json-c/json.h>

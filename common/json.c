@@ -565,7 +565,7 @@ uint32_t json_get(const struct json_doc *d, uint32_t obj, const char *key)
 	return get_member(d, obj, key);
 }
 
-uint32_t json_get_type(const struct json_doc *d, uint32_t obj, const char *key, enum json_type type)
+uint32_t json_get_type(const struct json_doc *d, uint32_t obj, const char *key, enum json_kind type)
 {
 	uint32_t v = get_member(d, obj, key);
 

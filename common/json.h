@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum json_type {
+enum json_kind {
 	JSON_NULL = 0,
 	JSON_FALSE,
 	JSON_TRUE,
@@ -54,7 +54,7 @@ enum json_error {
 #define JSON_TOK_ESCAPED 0x01u
 
 struct json_tok {
-	uint8_t type;   /* enum json_type */
+	uint8_t type;   /* enum json_kind */
 	uint8_t flags;  /* JSON_TOK_* */
 	uint32_t start; /* byte offset in the text: a string's first byte after
 	                   the opening quote; otherwise the value's first byte */
@@ -97,9 +97,9 @@ enum json_error json_parse(struct json_doc *d, const char *text, size_t len, con
 const char *json_error_str(enum json_error e);
 
 /* Type of token t. t must be a valid index. */
-static inline enum json_type json_type_of(const struct json_doc *d, uint32_t t)
+static inline enum json_kind json_type_of(const struct json_doc *d, uint32_t t)
 {
-	return (enum json_type)d->toks[t].type;
+	return (enum json_kind)d->toks[t].type;
 }
 
 /*
@@ -110,7 +110,7 @@ static inline enum json_type json_type_of(const struct json_doc *d, uint32_t t)
 uint32_t json_get(const struct json_doc *d, uint32_t obj, const char *key);
 
 /* json_get() that also requires the value's type; JSON_NONE otherwise. */
-uint32_t json_get_type(const struct json_doc *d, uint32_t obj, const char *key, enum json_type type);
+uint32_t json_get_type(const struct json_doc *d, uint32_t obj, const char *key, enum json_kind type);
 
 /* First child of container t (for objects: the first key), or JSON_NONE. */
 uint32_t json_first(const struct json_doc *d, uint32_t t);

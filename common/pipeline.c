@@ -20,6 +20,38 @@
 /* Compare-and-set retries for one event before giving up on it for now. */
 #define PIPELINE_CAS_ATTEMPTS 16
 
+/* Phones of one batch (pipeline_process_batch); records beyond fall back. */
+#define BATCH_KEYS 256
+#define BATCH_SLOTS 512 /* hash slots, a power of 2 above BATCH_KEYS */
+
+/* One phone of a batch: its context as read, then as the batch's steps
+ * left it. */
+struct bkey {
+	struct jbuf cur;         /* the context after this batch's steps */
+	bool stepped;            /* cur is to be written */
+	bool failed;             /* read, write or an emit failed: its records fall back */
+};
+
+/* One output of a batch, held until its context is saved. */
+struct bout {
+	size_t rec;
+	enum pipeline_out out;
+	const char *reason;      /* static */
+	size_t key_off, key_len, val_off, val_len; /* in batch.blob */
+};
+
+struct batch {
+	struct bkey keys[BATCH_KEYS];
+	size_t nkeys;
+	int16_t slot[BATCH_SLOTS]; /* -1 or an index into keys */
+	struct ctx_get_item gets[BATCH_KEYS];
+	struct ctx_put_item puts[BATCH_KEYS];
+	struct bout *outs;
+	size_t nouts, outs_cap;
+	struct jbuf blob;        /* keys and values of outs */
+	bool oom;
+};
+
 struct pipeline {
 	const flow_t *flow;
 	ctx_store_t *cs;
@@ -31,6 +63,8 @@ struct pipeline {
 	struct jbuf out;  /* one reply envelope */
 	struct jbuf dlq;  /* one dead-letter record */
 	struct pipeline_stats st;
+	struct batch *b;  /* pipeline_process_batch's state, made on first use */
+	bool in_batch;    /* apply_events steps on b's contexts */
 };
 
 pipeline_t *pipeline_new(const flow_t *flow, ctx_store_t *cs, const struct pipeline_opts *opts)
@@ -60,6 +94,17 @@ void pipeline_destroy(pipeline_t *p)
 {
 	if (!p)
 		return;
+	if (p->b) {
+		size_t i;
+
+		for (i = 0; i < BATCH_KEYS; i++) {
+			ctx_value_fini(&p->b->gets[i].value);
+			jbuf_fini(&p->b->keys[i].cur);
+		}
+		free(p->b->outs);
+		jbuf_fini(&p->b->blob);
+		free(p->b);
+	}
 	event_decoder_destroy(p->dec);
 	flow_session_destroy(p->fs);
 	ctx_value_fini(&p->ctx);
@@ -295,6 +340,176 @@ uint32_t pipeline_event_lane(const struct wa_event *ev, uint32_t home, uint32_t 
 	return ev->key[0] ? (uint32_t)(phone_hash(ev->key, strlen(ev->key)) % nlanes) : home;
 }
 
+/* ------------------------------------------------------------------------
+ * Batches (pipeline_process_batch): read every phone's context in one
+ * store call, step the records in order on those contexts, write each
+ * phone's final context in one more call, then emit what the records of
+ * saved contexts produced. A record the batch cannot finish falls back to
+ * the caller, and so does every later record of its phones: per-phone
+ * order holds because they are then processed one by one, in order.
+ */
+
+static struct batch *batch_begin(pipeline_t *p)
+{
+	struct batch *b = p->b;
+	size_t i;
+
+	if (!b) {
+		if (!(b = p->b = calloc(1, sizeof(*b))))
+			return NULL;
+		for (i = 0; i < BATCH_KEYS; i++) {
+			ctx_value_init(&b->gets[i].value);
+			jbuf_init(&b->keys[i].cur);
+		}
+		jbuf_init(&b->blob);
+	}
+	b->nkeys = 0;
+	memset(b->slot, 0xff, sizeof(b->slot));
+	b->nouts = 0;
+	jbuf_reset(&b->blob);
+	return b;
+}
+
+/* The index of key in the batch; added when add (and there is room), else -1. */
+static int batch_key(struct batch *b, const char *key, bool add)
+{
+	size_t len = strlen(key);
+	uint32_t h = (uint32_t)phone_hash(key, len) & (BATCH_SLOTS - 1);
+	int k;
+
+	for (;; h = (h + 1) & (BATCH_SLOTS - 1)) {
+		if ((k = b->slot[h]) < 0)
+			break;
+		if (strcmp(b->gets[k].key, key) == 0)
+			return k;
+	}
+	if (!add || b->nkeys >= BATCH_KEYS)
+		return -1;
+	k = (int)b->nkeys++;
+	b->slot[h] = (int16_t)k;
+	b->gets[k].key = key;
+	b->keys[k].stepped = false;
+	b->keys[k].failed = false;
+	return k;
+}
+
+/* true for an event that reads and writes its phone's context (the events
+ * apply_events hands to apply_event / step_event). */
+static bool batch_event(const struct wa_event *ev)
+{
+	return ev->err == EVENT_OK && ev->kind != WA_KIND_VALIDATION && ev->key[0];
+}
+
+/* Whether a key of rec's own events failed; with mark, marks them all failed. */
+static bool rec_keys(pipeline_t *p, const struct pipeline_rec *r, bool mark)
+{
+	uint32_t home = r->src.nlanes > 1 ? pipeline_home_lane(r->evs, r->nevs, r->src.key, r->src.key_len,
+								r->src.nlanes)
+					  : 0;
+	bool failed = false;
+	size_t i;
+
+	for (i = 0; i < r->nevs; i++) {
+		const struct wa_event *ev = &r->evs[i];
+		int k;
+
+		if (!batch_event(ev) ||
+		    (r->src.nlanes > 1 && pipeline_event_lane(ev, home, r->src.nlanes) != r->src.lane))
+			continue;
+		if ((k = batch_key(p->b, ev->key, false)) < 0)
+			continue;
+		failed |= p->b->keys[k].failed;
+		if (mark)
+			p->b->keys[k].failed = true;
+	}
+	return failed;
+}
+
+struct bemit {
+	struct batch *b;
+	size_t rec;
+};
+
+/* Holds an output until the batch's contexts are saved. */
+static wb_err_t batch_emit(void *opaque, const struct pipeline_output *o)
+{
+	struct bemit *be = opaque;
+	struct batch *b = be->b;
+	struct bout *x;
+
+	if (b->nouts == b->outs_cap) {
+		size_t cap = b->outs_cap ? 2 * b->outs_cap : 128;
+		struct bout *n = realloc(b->outs, cap * sizeof(*n));
+
+		if (!n)
+			return WB_ERR_NOMEM;
+		b->outs = n;
+		b->outs_cap = cap;
+	}
+	x = &b->outs[b->nouts];
+	x->rec = be->rec;
+	x->out = o->out;
+	x->reason = o->reason;
+	x->key_off = b->blob.len;
+	x->key_len = o->key_len;
+	if (o->key_len)
+		jbuf_raw(&b->blob, o->key, o->key_len);
+	jbuf_ch(&b->blob, '\0');
+	x->val_off = b->blob.len;
+	x->val_len = o->len;
+	jbuf_raw(&b->blob, o->value, o->len);
+	jbuf_ch(&b->blob, '\0');
+	if (b->blob.oom)
+		return WB_ERR_NOMEM;
+	b->nouts++;
+	return WB_OK;
+}
+
+/* apply_event on the batch's context of ev's phone (no store call). */
+static wb_err_t step_event(pipeline_t *p, const struct pipeline_source *src, const char *payload, size_t len,
+			   const struct wa_event *ev, int64_t now_s, pipeline_emit_fn emit, void *opaque)
+{
+	struct batch *b = p->b;
+	int k = batch_key(b, ev->key, false);
+	struct flow_pos pos = {src->partition, src->offset, src->timestamp_ms};
+	struct flow_result res;
+	struct bkey *bk;
+	struct ctx_value *v;
+	wb_err_t err;
+
+	if (k < 0)
+		return WB_ERR_INVALID; /* not read: cannot happen for a record the batch took */
+	bk = &b->keys[k];
+	v = &b->gets[k].value;
+	if (bk->stepped)
+		err = flow_step(p->fs, bk->cur.p, bk->cur.len, true, ev, &pos, now_s, &res);
+	else
+		err = flow_step(p->fs, v->json, v->len, v->found, ev, &pos, now_s, &res);
+	if (err != WB_OK) {
+		struct dlq_info di = {wb_err_name(err), "flow", wb_err_str(err), ev};
+
+		return err == WB_ERR_NOMEM ? err : emit_dlq(p, src, payload, len, &di, emit, opaque);
+	}
+	if (res.duplicate)
+		p->st.duplicates++;
+	else if (ev->kind == WA_KIND_STATUS)
+		p->st.statuses++;
+	if (res.fresh_start)
+		p->st.fresh_starts++;
+	/* the replies first: they may borrow from the context read, which
+	 * bk->cur is about to be overwritten with */
+	if ((err = emit_replies(p, src, payload, len, ev, &res, emit, opaque)) != WB_OK)
+		return err;
+	if (res.ctx_json) {
+		jbuf_reset(&bk->cur);
+		jbuf_raw(&bk->cur, res.ctx_json, res.ctx_len);
+		if (bk->cur.oom)
+			return WB_ERR_NOMEM;
+		bk->stepped = true;
+	}
+	return WB_OK;
+}
+
 /* The events of a decoded record: the key check, then each event of this
  * lane. */
 static wb_err_t apply_events(pipeline_t *p, const struct pipeline_source *src, const char *payload, size_t len,
@@ -335,7 +550,9 @@ static wb_err_t apply_events(pipeline_t *p, const struct pipeline_source *src, c
 			       LOG_INT("offset", src ? src->offset : -1));
 			continue;
 		}
-		if ((err = apply_event(p, src, payload, len, ev, now_s, emit, opaque)) != WB_OK)
+		err = p->in_batch ? step_event(p, src, payload, len, ev, now_s, emit, opaque)
+				  : apply_event(p, src, payload, len, ev, now_s, emit, opaque);
+		if (err != WB_OK)
 			return err;
 	}
 	return WB_OK;
@@ -367,4 +584,103 @@ wb_err_t pipeline_process_decoded(pipeline_t *p, const struct pipeline_source *s
 {
 	p->st.records++;
 	return apply_events(p, src, payload, len, evs, n, now_s, emit, opaque);
+}
+
+void pipeline_process_batch(pipeline_t *p, struct pipeline_rec *recs, size_t n, int64_t now_s,
+			    pipeline_emit_fn emit)
+{
+	struct batch *b = batch_begin(p);
+	bool full = false;
+	size_t i, j, m, o;
+
+	/* the phones, read in one call */
+	for (i = 0; i < n; i++) {
+		struct pipeline_rec *r = &recs[i];
+		uint32_t home;
+
+		r->err = WB_OK;
+		r->fallback = !b || full || !r->evs;
+		if (r->fallback)
+			continue;
+		home = r->src.nlanes > 1 ? pipeline_home_lane(r->evs, r->nevs, r->src.key, r->src.key_len,
+							      r->src.nlanes)
+					 : 0;
+		for (j = 0; j < r->nevs && !r->fallback; j++) {
+			const struct wa_event *ev = &r->evs[j];
+
+			if (!batch_event(ev) ||
+			    (r->src.nlanes > 1 && pipeline_event_lane(ev, home, r->src.nlanes) != r->src.lane))
+				continue;
+			if (batch_key(b, ev->key, true) < 0)
+				full = r->fallback = true; /* this record and every later one */
+		}
+	}
+	if (!b)
+		return;
+	if (b->nkeys)
+		(void)ctx_store_get_many(p->cs, b->gets, b->nkeys);
+	for (i = 0; i < b->nkeys; i++)
+		b->keys[i].failed = b->gets[i].err != WB_OK;
+
+	/* the steps, in record order, on those contexts; outputs held */
+	p->in_batch = true;
+	for (i = 0; i < n; i++) {
+		struct pipeline_rec *r = &recs[i];
+		struct bemit be = {b, i};
+
+		if (r->fallback)
+			continue;
+		if (rec_keys(p, r, false) ||
+		    (r->err = apply_events(p, &r->src, r->payload, r->len, r->evs, r->nevs, now_s, batch_emit, &be)) !=
+			    WB_OK) {
+			/* not written: later records of its phones wait for it */
+			r->fallback = true;
+			(void)rec_keys(p, r, true);
+		} else {
+			p->st.records++;
+		}
+	}
+	p->in_batch = false;
+
+	/* each stepped phone's last context, written in one call */
+	for (i = 0, m = 0; i < b->nkeys; i++) {
+		struct bkey *bk = &b->keys[i];
+		struct ctx_value *v = &b->gets[i].value;
+
+		if (bk->failed || !bk->stepped)
+			continue;
+		b->puts[m] = (struct ctx_put_item){
+			.key = b->gets[i].key,
+			.json = bk->cur.p,
+			.len = bk->cur.len,
+			.expected_version = v->found ? v->version : 0,
+			.ttl_ms = p->ttl_ms,
+		};
+		m++;
+	}
+	if (m)
+		(void)ctx_store_put_many(p->cs, b->puts, m);
+	for (i = 0; i < m; i++)
+		if (b->puts[i].err != WB_OK)
+			b->keys[batch_key(b, b->puts[i].key, false)].failed = true;
+
+	/* the outputs of every record whose contexts are saved, in order */
+	for (i = 0, o = 0; i < n; i++) {
+		struct pipeline_rec *r = &recs[i];
+
+		if (!r->fallback && rec_keys(p, r, false))
+			r->fallback = true;
+		for (; o < b->nouts && b->outs[o].rec == i; o++) {
+			const struct bout *x = &b->outs[o];
+			struct pipeline_output out = {x->out,     b->blob.p + x->key_off, x->key_len,
+						      b->blob.p + x->val_off, x->val_len, x->reason};
+
+			if (r->fallback)
+				continue;
+			if ((r->err = emit(r->opaque, &out)) != WB_OK)
+				r->fallback = true;
+		}
+		if (r->fallback)
+			(void)rec_keys(p, r, true);
+	}
 }

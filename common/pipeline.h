@@ -124,6 +124,33 @@ wb_err_t pipeline_process_decoded(pipeline_t *p, const struct pipeline_source *s
 				  const struct wa_event *evs, size_t n, int64_t now_s, pipeline_emit_fn emit,
 				  void *opaque);
 
+/* One record of a batch. */
+struct pipeline_rec {
+	struct pipeline_source src;   /* in */
+	const char *payload;          /* in */
+	size_t len;                   /* in */
+	const struct wa_event *evs;   /* in: decoded (event_decode/event_copy); NULL: not
+	                                 decoded, or undecodable (always falls back) */
+	size_t nevs;                  /* in */
+	void *opaque;                 /* in: emit's first argument for this record's outputs */
+	bool fallback;                /* out: not done; process it with pipeline_process */
+	wb_err_t err;                 /* out: why, when known (WB_OK otherwise) */
+};
+
+/*
+ * Processes recs[0..n) like pipeline_process on each in order, with two
+ * store calls for all of them (ctx_store_get_many of every phone, then
+ * ctx_store_put_many of each phone's last context) instead of two per
+ * event; each record's outputs are emitted once its contexts are saved.
+ * What the batch cannot finish (a store error or conflict, an emit error,
+ * an undecoded record, more than 256 phones) is marked fallback, and so is
+ * every later record of the same phones: the caller processes those with
+ * pipeline_process, in order, after this returns. Events a fallback
+ * record already had saved are recognised then as duplicates.
+ */
+void pipeline_process_batch(pipeline_t *p, struct pipeline_rec *recs, size_t n, int64_t now_s,
+			    pipeline_emit_fn emit);
+
 /*
  * Emits the whole record to the dead-letter topic with reason (a stable
  * name), stage and error (one line, no phone or message text): for a

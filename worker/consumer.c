@@ -480,10 +480,10 @@ static void handle(consumer_t *c, rd_kafka_message_t *m)
 	cp = &c->parts[m->partition];
 	INC(c, consumed);
 	/* Decoded once, here: routing needs the payload's phones, and the lanes
-	 * apply the copy (a record that does not decode is left to the home
-	 * lane's pipeline, which dead-letters it). One lane: decoded there. */
+	 * apply the copy in batches (a record that does not decode is left to
+	 * the home lane's pipeline, which dead-letters it). */
 	payload = m->payload ? m->payload : "";
-	if (c->nlanes > 1 && event_decode(c->dec, payload, m->len, &evs, &n, NULL, 0) == EVENT_OK)
+	if (event_decode(c->dec, payload, m->len, &evs, &n, NULL, 0) == EVENT_OK)
 		extra = event_copy_size(evs, n, payload, m->len);
 	else
 		evs = NULL;

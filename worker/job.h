@@ -57,8 +57,8 @@ struct job {
 	struct job *next;          /* consumer backlog */
 	/* The record decoded by the consumer (to route it), for the lanes to
 	 * apply without decoding it again: evs[0..nevs) in the job's own
-	 * allocation (event_copy), valid while msg is. decoded false: not
-	 * decoded (one lane), or undecodable (the lane's pipeline finds out
+	 * allocation (event_copy), valid while msg is. decoded false:
+	 * undecodable (the lane's pipeline finds out
 	 * and dead-letters it). */
 	bool decoded;
 	const struct wa_event *evs;

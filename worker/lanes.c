@@ -131,11 +131,28 @@ static bool store_answers(struct lane *ln)
  * fewer than FLOW_RECENT_REPLIES records unacknowledged, then counts job.
  * false when the job's assignment ended meanwhile, or the worker is
  * stopping past its deadline (the job is then marked failed). */
+static atomic_uint *hold_counter(struct lane *ln, const struct job *job)
+{
+	const rd_kafka_message_t *m = job->msg;
+
+	return &ln->l->unacked[phone_hash(m->key ? m->key : "", m->key ? m->key_len : 0) & (HOLD_BUCKETS - 1)];
+}
+
+/* hold() when it need not wait: false (nothing counted) when it would. */
+static bool hold_now(struct lane *ln, struct job *job)
+{
+	atomic_uint *c = hold_counter(ln, job);
+
+	if (atomic_load_explicit(c, memory_order_acquire) >= FLOW_RECENT_REPLIES)
+		return false;
+	(void)job_hold(job, c);
+	return true;
+}
+
 static bool hold(struct lane *ln, struct job *job)
 {
 	struct lanes *l = ln->l;
-	const rd_kafka_message_t *m = job->msg;
-	atomic_uint *c = &l->unacked[phone_hash(m->key ? m->key : "", m->key ? m->key_len : 0) & (HOLD_BUCKETS - 1)];
+	atomic_uint *c = hold_counter(ln, job);
 	bool waited = false;
 
 	while (atomic_load_explicit(c, memory_order_acquire) >= FLOW_RECENT_REPLIES) {
@@ -155,33 +172,43 @@ static bool hold(struct lane *ln, struct job *job)
 	return true;
 }
 
-static void process(struct lane *ln, struct job *job)
+static struct pipeline_source job_source(struct lane *ln, const struct job *job)
 {
-	struct lanes *l = ln->l;
-	rd_kafka_message_t *m = job->msg;
-	struct pipeline_source src = {
-		.topic = l->cfg->inbound_topic,
+	const rd_kafka_message_t *m = job->msg;
+
+	return (struct pipeline_source){
+		.topic = ln->l->cfg->inbound_topic,
 		.partition = job->partition,
 		.offset = job->offset,
 		.timestamp_ms = rd_kafka_message_timestamp(m, NULL),
 		.key = m->key,
 		.key_len = m->key ? m->key_len : 0,
 		.lane = ln->id,
-		.nlanes = l->n,
+		.nlanes = ln->l->n,
 	};
+}
+
+/* Drops a job the lane will not run: its assignment ended (the next owner
+ * has it; offsets_done refuses the stale epoch), or the worker stops. */
+static void abandon(struct lane *ln, struct job *job)
+{
+	if (!atomic_load_explicit(&job->failed, memory_order_relaxed))
+		atomic_fetch_add_explicit(&ln->abandoned, 1, memory_order_relaxed);
+	job_unref(job);
+}
+
+/* One record on its own (counted by hold already): retries, outage
+ * handling and the poison limit; then lets the job go. */
+static void run(struct lane *ln, struct job *job)
+{
+	struct lanes *l = ln->l;
+	rd_kafka_message_t *m = job->msg;
+	struct pipeline_source src = job_source(ln, job);
 	struct emit_ctx ec = {ln, job, 1};
 	const char *payload = m->payload ? m->payload : "";
 	uint32_t failures = 0;
 	wb_err_t err;
 
-	if (!offsets_current(l->offsets, job->partition, job->epoch) || !hold(ln, job)) {
-		/* revoked past the drain deadline, or lost: the next owner has it
-		 * (offsets_done will refuse the stale epoch); or stopping */
-		if (!atomic_load_explicit(&job->failed, memory_order_relaxed))
-			atomic_fetch_add_explicit(&ln->abandoned, 1, memory_order_relaxed);
-		job_unref(job);
-		return;
-	}
 	for (;;) {
 		pipeline_t *p = ln->p;
 
@@ -275,14 +302,53 @@ static void publish_stats(struct lane *ln)
 	pthread_mutex_unlock(&ln->st_mu);
 }
 
+/*
+ * Runs jobs[0..n) (each counted by hold): as one pipeline batch (two store
+ * calls for all of them) when the store answers, then one by one whatever
+ * the batch handed back; one by one during an outage.
+ */
+static void run_batch(struct lane *ln, struct job **jobs, size_t n)
+{
+	struct pipeline_rec recs[LANE_BATCH];
+	struct emit_ctx ec[LANE_BATCH];
+	size_t i;
+
+	if (n > 1 && !ln->in_outage) {
+		for (i = 0; i < n; i++) {
+			const rd_kafka_message_t *m = jobs[i]->msg;
+
+			ec[i] = (struct emit_ctx){ln, jobs[i], 1};
+			recs[i] = (struct pipeline_rec){
+				.src = job_source(ln, jobs[i]),
+				.payload = m->payload ? m->payload : "",
+				.len = m->len,
+				.evs = jobs[i]->decoded ? jobs[i]->evs : NULL,
+				.nevs = jobs[i]->nevs,
+				.opaque = &ec[i],
+			};
+		}
+		pipeline_process_batch(ln->p, recs, n, (int64_t)time(NULL), lane_emit);
+		for (i = 0; i < n; i++) {
+			if (recs[i].fallback)
+				run(ln, jobs[i]);
+			else
+				job_unref(jobs[i]);
+		}
+	} else {
+		for (i = 0; i < n; i++)
+			run(ln, jobs[i]);
+	}
+	atomic_fetch_sub_explicit(&ln->depth, n, memory_order_release);
+}
+
 static void *lane_main(void *arg)
 {
 	struct lane *ln = arg;
 	struct lanes *l = ln->l;
-	struct job *batch[LANE_BATCH];
+	struct job *batch[LANE_BATCH], *ready[LANE_BATCH];
 
 	for (;;) {
-		size_t n = 0, i;
+		size_t n = 0, nready = 0, i;
 
 		pthread_mutex_lock(&ln->mu);
 		while (ln->count == 0 && !atomic_load_explicit(&l->stop, memory_order_relaxed))
@@ -298,9 +364,27 @@ static void *lane_main(void *arg)
 		}
 		pthread_mutex_unlock(&ln->mu);
 		for (i = 0; i < n; i++) {
-			process(ln, batch[i]);
-			atomic_fetch_sub_explicit(&ln->depth, 1, memory_order_release);
+			struct job *job = batch[i];
+
+			if (!offsets_current(l->offsets, job->partition, job->epoch)) {
+				abandon(ln, job);
+				atomic_fetch_sub_explicit(&ln->depth, 1, memory_order_release);
+				continue;
+			}
+			if (!hold_now(ln, job)) {
+				/* its phone waits for acknowledgements, maybe of
+				 * records in this very batch: run those first */
+				run_batch(ln, ready, nready);
+				nready = 0;
+				if (!hold(ln, job)) {
+					abandon(ln, job);
+					atomic_fetch_sub_explicit(&ln->depth, 1, memory_order_release);
+					continue;
+				}
+			}
+			ready[nready++] = job;
 		}
+		run_batch(ln, ready, nready);
 		publish_stats(ln);
 	}
 	return NULL;

@@ -12,7 +12,9 @@
  * and a re-emitted reply carries the step of the first); per-phone order of
  * replies equals the order of events; every malformed record dead-lettered;
  * committed offsets reach the high watermarks; the members stopped with
- * SIGTERM exit 0 and redid nothing (their rebalances were all clean).
+ * SIGTERM exit 0 and redid nothing unless the coordinator declared their
+ * assignment lost (the 2.0.2 mock does so now and then during cooperative
+ * rebalances: ILLEGAL_GENERATION on a heartbeat).
  * (Flow control across rebalances is in itest_rebalance.c.)
  */
 #include <signal.h>
@@ -176,10 +178,20 @@ Test(itest_group, members_join_leave_and_crash_mid_stream_without_loss_or_double
 			cr_log_info("worker %d: records %llu, replies %llu, duplicates %llu, rebalances %llu", clean[i],
 				    (unsigned long long)st.records, (unsigned long long)st.replies,
 				    (unsigned long long)st.duplicates, (unsigned long long)st.rebalances);
-			IT_ASSERT(h, st.redone == 0 && st.abandoned == 0 && st.output_failed == 0,
-				  "worker %d (clean rebalances only): redone %llu, abandoned %llu, output_failed %llu",
-				  clean[i], (unsigned long long)st.redone, (unsigned long long)st.abandoned,
+			IT_ASSERT(h, st.output_failed == 0, "worker %d: output_failed %llu", clean[i],
 				  (unsigned long long)st.output_failed);
+			/* A member whose assignment the coordinator declared lost
+			 * (the 2.0.2 mock answers some heartbeats during a
+			 * cooperative rebalance with ILLEGAL_GENERATION) may redo
+			 * and abandon work: that is not a clean rebalance. */
+			if (itest_log_count(h->log[clean[i]], "\"msg\":\"partitions lost\"") > 0) {
+				cr_log_info("worker %d: its assignment was lost once: redone %llu, abandoned %llu",
+					    clean[i], (unsigned long long)st.redone, (unsigned long long)st.abandoned);
+				continue;
+			}
+			IT_ASSERT(h, st.redone == 0 && st.abandoned == 0,
+				  "worker %d (clean rebalances only): redone %llu, abandoned %llu", clean[i],
+				  (unsigned long long)st.redone, (unsigned long long)st.abandoned);
 		}
 	}
 	IT_ASSERT_NO_SANITIZER_REPORTS(h);
