@@ -255,6 +255,27 @@ static wb_err_t emit_replies(pipeline_t *p, const struct pipeline_source *src, c
 	return WB_OK;
 }
 
+/* The counters of one flow step's outcome. */
+static void count_step(pipeline_t *p, const struct wa_event *ev, const struct flow_result *res)
+{
+	if (res->duplicate)
+		p->st.duplicates++;
+	else if (ev->kind == WA_KIND_STATUS)
+		p->st.statuses++;
+	if (res->fresh_start)
+		p->st.fresh_starts++;
+}
+
+/* A flow step that failed: out of memory is returned, anything else
+ * dead-letters the event. */
+static wb_err_t step_failed(pipeline_t *p, const struct pipeline_source *src, const char *payload, size_t len,
+			    const struct wa_event *ev, wb_err_t err, pipeline_emit_fn emit, void *opaque)
+{
+	struct dlq_info di = {wb_err_name(err), "flow", wb_err_str(err), ev};
+
+	return err == WB_ERR_NOMEM ? err : emit_dlq(p, src, payload, len, &di, emit, opaque);
+}
+
 /* Applies one decoded, usable event: read, step, write (retrying lost
  * compare-and-set races), then emit. */
 static wb_err_t apply_event(pipeline_t *p, const struct pipeline_source *src, const char *payload, size_t len,
@@ -270,11 +291,8 @@ static wb_err_t apply_event(pipeline_t *p, const struct pipeline_source *src, co
 		if (err != WB_OK)
 			break;
 		err = flow_step(p->fs, p->ctx.json, p->ctx.len, p->ctx.found, ev, &pos, now_s, &res);
-		if (err != WB_OK) {
-			struct dlq_info di = {wb_err_name(err), "flow", wb_err_str(err), ev};
-
-			return err == WB_ERR_NOMEM ? err : emit_dlq(p, src, payload, len, &di, emit, opaque);
-		}
+		if (err != WB_OK)
+			return step_failed(p, src, payload, len, ev, err, emit, opaque);
 		if (!res.ctx_json)
 			break;
 		err = ctx_store_put(p->cs, ev->key, res.ctx_json, res.ctx_len, p->ctx.found ? p->ctx.version : 0,
@@ -292,12 +310,7 @@ static wb_err_t apply_event(pipeline_t *p, const struct pipeline_source *src, co
 		snprintf(line, sizeof(line), "context store refused the context: %s", wb_err_str(err));
 		return emit_dlq(p, src, payload, len, &di, emit, opaque);
 	}
-	if (res.duplicate)
-		p->st.duplicates++;
-	else if (ev->kind == WA_KIND_STATUS)
-		p->st.statuses++;
-	if (res.fresh_start)
-		p->st.fresh_starts++;
+	count_step(p, ev, &res);
 	return emit_replies(p, src, payload, len, ev, &res, emit, opaque);
 }
 
@@ -485,17 +498,9 @@ static wb_err_t step_event(pipeline_t *p, const struct pipeline_source *src, con
 		err = flow_step(p->fs, bk->cur.p, bk->cur.len, true, ev, &pos, now_s, &res);
 	else
 		err = flow_step(p->fs, v->json, v->len, v->found, ev, &pos, now_s, &res);
-	if (err != WB_OK) {
-		struct dlq_info di = {wb_err_name(err), "flow", wb_err_str(err), ev};
-
-		return err == WB_ERR_NOMEM ? err : emit_dlq(p, src, payload, len, &di, emit, opaque);
-	}
-	if (res.duplicate)
-		p->st.duplicates++;
-	else if (ev->kind == WA_KIND_STATUS)
-		p->st.statuses++;
-	if (res.fresh_start)
-		p->st.fresh_starts++;
+	if (err != WB_OK)
+		return step_failed(p, src, payload, len, ev, err, emit, opaque);
+	count_step(p, ev, &res);
 	/* the replies first: they may borrow from the context read, which
 	 * bk->cur is about to be overwritten with */
 	if ((err = emit_replies(p, src, payload, len, ev, &res, emit, opaque)) != WB_OK)

@@ -217,6 +217,22 @@ static flow_t *load_flow(void)
 	return f;
 }
 
+/* Per phone, bat emitted exactly what seq emitted, in the same order. */
+static void assert_same_per_phone(const struct stream *st, const struct sink *seq, const struct sink *bat)
+{
+	for (int p = 0; p < PHONES; p++) {
+		char key[20];
+		char *a, *b;
+
+		snprintf(key, sizeof key, "+%s", st->digits[p]);
+		a = phone_outputs(seq, key);
+		b = phone_outputs(bat, key);
+		cr_assert_str_eq(b, a, "phone %d", p);
+		free(a);
+		free(b);
+	}
+}
+
 Test(pipeline_batch, same_outputs_in_the_same_per_phone_order_as_one_by_one)
 {
 	flow_t *f = load_flow();
@@ -228,17 +244,7 @@ Test(pipeline_batch, same_outputs_in_the_same_per_phone_order_as_one_by_one)
 	cr_assert_eq(run_batched(f, &st, 64, &bat), 0u, "nothing fails here: nothing falls back");
 	cr_assert_eq(seq.n, (size_t)RECS, "one reply per text message");
 	cr_assert_eq(bat.n, seq.n);
-	for (int p = 0; p < PHONES; p++) {
-		char key[20];
-		char *a, *b;
-
-		snprintf(key, sizeof key, "+%s", st.digits[p]);
-		a = phone_outputs(&seq, key);
-		b = phone_outputs(&bat, key);
-		cr_assert_str_eq(b, a, "phone %d", p);
-		free(a);
-		free(b);
-	}
+	assert_same_per_phone(&st, &seq, &bat);
 	sink_free(&seq);
 	sink_free(&bat);
 	stream_free(&st);
@@ -263,17 +269,7 @@ Test(pipeline_batch, a_failed_record_falls_back_with_the_later_records_of_its_ph
 		     later_same_phone);
 	/* the fallbacks found their events saved: the same replies again, in
 	 * order, and no conversation advanced twice */
-	for (int p = 0; p < PHONES; p++) {
-		char key[20];
-		char *a, *b;
-
-		snprintf(key, sizeof key, "+%s", st.digits[p]);
-		a = phone_outputs(&seq, key);
-		b = phone_outputs(&bat, key);
-		cr_assert_str_eq(b, a, "phone %d", p);
-		free(a);
-		free(b);
-	}
+	assert_same_per_phone(&st, &seq, &bat);
 	sink_free(&seq);
 	sink_free(&bat);
 	stream_free(&st);
