@@ -1032,7 +1032,7 @@ out_mu:
 	return false;
 }
 
-void *ctx_redis_new(const struct ctx_store_config *cfg, char *errstr, size_t errstr_size)
+void *ctx_redis_new(const struct ctx_store_config *cfg, wb_err_t *err_out, char *errstr, size_t errstr_size)
 {
 	const struct ctx_redis_opts *o = &cfg->redis;
 	struct ctx_redis *cr;
@@ -1049,6 +1049,7 @@ void *ctx_redis_new(const struct ctx_store_config *cfg, char *errstr, size_t err
 				 "redis: invalid options (host, port 1..65535, db >= 0, pool_size 0..%d, "
 				 "timeouts >= 0)",
 				 CR_MAX_POOL);
+		*err_out = WB_ERR_CONFIG;
 		return NULL;
 	}
 	cr = calloc(1, sizeof(*cr));
@@ -1089,6 +1090,7 @@ void *ctx_redis_new(const struct ctx_store_config *cfg, char *errstr, size_t err
 	snprintf(cr->max_stored, sizeof cr->max_stored, "%u", (unsigned)CR_MAX_STORED);
 	if (!cr_sha1_hex(cr_script, sizeof cr_script - 1, cr->sha)) {
 		snprintf(why, sizeof why, "redis: SHA1 not available from OpenSSL");
+		err = WB_ERR_SYSTEM;
 		goto out_fail;
 	}
 	for (size_t i = 0; i < cr->pool_size; i++) {
@@ -1104,6 +1106,7 @@ void *ctx_redis_new(const struct ctx_store_config *cfg, char *errstr, size_t err
 	}
 	if (o->tls) {
 		cr->tls_ctx = redis_conn_tls_new(o->tls_verify, o->tls_ca_file, why, sizeof why);
+		err = WB_ERR_TLS;
 		if (!cr->tls_ctx)
 			goto out_fail;
 		if (!o->tls_verify)
@@ -1132,15 +1135,18 @@ void *ctx_redis_new(const struct ctx_store_config *cfg, char *errstr, size_t err
 
 out_nomem:
 	snprintf(why, sizeof why, "redis: out of memory");
+	err = WB_ERR_NOMEM;
 out_fail:
 	if (errstr && errstr_size)
 		snprintf(errstr, errstr_size, "%s", why);
+	*err_out = err;
 	cr_destroy(cr);
 	return NULL;
 
 out_nomem_early:
 	if (errstr && errstr_size)
 		snprintf(errstr, errstr_size, "redis: out of memory");
+	*err_out = WB_ERR_NOMEM;
 	return NULL;
 }
 

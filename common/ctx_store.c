@@ -302,15 +302,17 @@ static void log_item_error(const char *op, const char *key, wb_err_t err)
 
 /* ---- lifecycle ----------------------------------------------------------- */
 
-ctx_store_t *ctx_store_new(const struct ctx_store_config *cfg, char *errstr, size_t errstr_size)
+wb_err_t ctx_store_open(const struct ctx_store_config *cfg, ctx_store_t **out, char *errstr, size_t errstr_size)
 {
 	struct ctx_store_config c;
+	wb_err_t err = WB_ERR_CONFIG;
 	ctx_store_t *cs;
 
+	*out = NULL;
 	if (!cfg) {
 		if (errstr && errstr_size)
 			snprintf(errstr, errstr_size, "context store: no configuration");
-		return NULL;
+		return WB_ERR_INVALID;
 	}
 	c = *cfg;
 	if (!c.default_ttl_ms)
@@ -320,17 +322,17 @@ ctx_store_t *ctx_store_new(const struct ctx_store_config *cfg, char *errstr, siz
 	if (!cs) {
 		if (errstr && errstr_size)
 			snprintf(errstr, errstr_size, "context store: out of memory");
-		return NULL;
+		return WB_ERR_NOMEM;
 	}
 	cs->default_ttl_ms = c.default_ttl_ms;
 	switch (c.backend) {
 	case CTX_BACKEND_MEMORY:
 		cs->ops = &ctx_memory_ops;
-		cs->be = ctx_memory_new(&c, errstr, errstr_size);
+		cs->be = ctx_memory_new(&c, errstr, errstr_size); /* fails on bad options or memory */
 		break;
 	case CTX_BACKEND_REDIS:
 		cs->ops = &ctx_redis_ops;
-		cs->be = ctx_redis_new(&c, errstr, errstr_size);
+		cs->be = ctx_redis_new(&c, &err, errstr, errstr_size);
 		break;
 	default:
 		if (errstr && errstr_size)
@@ -339,8 +341,17 @@ ctx_store_t *ctx_store_new(const struct ctx_store_config *cfg, char *errstr, siz
 	}
 	if (!cs->be) {
 		free(cs);
-		return NULL;
+		return err;
 	}
+	*out = cs;
+	return WB_OK;
+}
+
+ctx_store_t *ctx_store_new(const struct ctx_store_config *cfg, char *errstr, size_t errstr_size)
+{
+	ctx_store_t *cs;
+
+	(void)ctx_store_open(cfg, &cs, errstr, errstr_size);
 	return cs;
 }
 

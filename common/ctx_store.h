@@ -158,6 +158,12 @@ struct ctx_store_stats {
  */
 ctx_store_t *ctx_store_new(const struct ctx_store_config *cfg, char *errstr, size_t errstr_size);
 
+/* ctx_store_new that also says why it failed: WB_OK with *out set, or the
+ * error with *out NULL. wb_err_is_retriable(error): Redis did not answer
+ * (nothing listening, no reply in time), worth trying again later; other
+ * errors (wrong password, untrusted certificate, bad options) are not. */
+wb_err_t ctx_store_open(const struct ctx_store_config *cfg, ctx_store_t **out, char *errstr, size_t errstr_size);
+
 /* Stops the sweep thread, closes connections, frees everything. NULL ok. */
 void ctx_store_destroy(ctx_store_t *cs);
 

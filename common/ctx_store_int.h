@@ -41,7 +41,9 @@ extern const struct ctx_backend_ops ctx_redis_ops;
 /* Constructors: return the backend handle or NULL with errstr filled.
  * cfg is borrowed; default_ttl_ms is already resolved. */
 void *ctx_memory_new(const struct ctx_store_config *cfg, char *errstr, size_t errstr_size);
-void *ctx_redis_new(const struct ctx_store_config *cfg, char *errstr, size_t errstr_size);
+/* NULL on failure, with *err_out saying why (wb_err_is_retriable: Redis
+ * did not answer; worth trying again later). */
+void *ctx_redis_new(const struct ctx_store_config *cfg, wb_err_t *err_out, char *errstr, size_t errstr_size);
 
 /* Makes v->json hold len bytes of src plus a NUL (grows v's buffer when
  * needed, keeps it otherwise). WB_OK or WB_ERR_NOMEM (v unchanged). */

@@ -55,18 +55,22 @@ WB_MOCK_KAFKA="$top/build/wb-mock-kafka" STRESS_WORKER_EVENTS=300 \
 stage "valgrind memcheck"
 # criterion runs each test in a forked child; valgrind follows forks, but not
 # into the redis-server, redis-cli and openssl processes the tests start.
+# One program per core at a time (xargs -P): valgrind runs a program on one
+# core, and the tests use their own ports and directories.
+vg_one='t=$1
+log="build/valgrind-$(basename "$t").log"
+echo "valgrind $(basename "$t")"
+valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	--trace-children=yes --child-silent-after-fork=no \
+	--trace-children-skip="*/redis-server,*/redis-cli,*/openssl,*/env,*/sh,*/wb-mock-kafka" \
+	--suppressions="$2" "$t" --jobs 1 >/dev/null 2>"$log" || {
+	cat "$log"
+	echo "valgrind found errors in $t"
+	exit 255
+}'
 for t in build/test_* build/stress_*; do
-	[ -x "$t" ] || continue
-	echo "valgrind $(basename "$t")"
-	valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-		--trace-children=yes --child-silent-after-fork=no \
-		--trace-children-skip='*/redis-server,*/redis-cli,*/openssl,*/env,*/sh,*/wb-mock-kafka' \
-		--suppressions="$top/tests/valgrind.supp" "$t" --jobs 1 >/dev/null 2>build/valgrind.log || {
-		cat build/valgrind.log
-		echo "valgrind found errors in $t"
-		exit 1
-	}
-done
+	[ -x "$t" ] && echo "$t"
+done | xargs -P "$jobs" -I{} sh -c "$vg_one" sh {} "$top/tests/valgrind.supp" || exit 1
 # the worker binary itself, on every recording (the tests above run it
 # through sh, which valgrind does not follow)
 for rec in tests/data/replay/*.jsonl; do

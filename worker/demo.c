@@ -140,7 +140,7 @@ int demo_main(int argc, char **argv, char **envp)
 		return 2;
 	}
 	log_set_level(cfg.log_level);
-	if ((rc = run_parts_new(&cfg, &parts, errstr, sizeof(errstr))) != 0) {
+	if ((rc = run_parts_new(&cfg, false, &parts, errstr, sizeof(errstr))) != 0) {
 		fprintf(stderr, "wabot-worker demo: %s\n", errstr);
 		config_fini(&cfg);
 		return rc;

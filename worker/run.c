@@ -13,9 +13,17 @@
 #include "lanes.h"
 #include "log.h"
 
-int run_parts_new(const struct wb_config *cfg, struct run_parts *parts, char *errstr, size_t errstr_size)
+/* Waiting for the store at start: 250 ms doubling to 5 s. */
+#define STORE_WAIT_FIRST_MS 250
+#define STORE_WAIT_MAX_MS 5000
+
+int run_parts_new(const struct wb_config *cfg, bool wait_for_store, struct run_parts *parts, char *errstr,
+		  size_t errstr_size)
 {
 	char why[512];
+	long wait_ms = STORE_WAIT_FIRST_MS;
+	unsigned attempt;
+	wb_err_t err;
 
 	memset(parts, 0, sizeof(*parts));
 	parts->flow = cfg->flow_file ? flow_load_file(cfg->flow_file, why, sizeof(why))
@@ -24,10 +32,16 @@ int run_parts_new(const struct wb_config *cfg, struct run_parts *parts, char *er
 		snprintf(errstr, errstr_size, "flow file %s: %s", cfg->flow_file ? cfg->flow_file : "(built-in)", why);
 		return 2;
 	}
-	if (!(parts->store = ctx_store_new(&cfg->store, why, sizeof(why)))) {
-		snprintf(errstr, errstr_size, "context store unavailable: %s", why);
-		run_parts_fini(parts);
-		return 1;
+	for (attempt = 1; (err = ctx_store_open(&cfg->store, &parts->store, why, sizeof(why))) != WB_OK; attempt++) {
+		if (!wait_for_store || !wb_err_is_retriable(err)) {
+			snprintf(errstr, errstr_size, "context store unavailable: %s", why);
+			run_parts_fini(parts);
+			return 1;
+		}
+		log_at(LOG_WARN, "context store unreachable at start: waiting for it", LOG_UINT("attempt", attempt),
+		       LOG_INT("retry_in_ms", wait_ms), LOG_STR("reason", why));
+		clock_sleep_ms(wait_ms);
+		wait_ms = wait_ms * 2 > STORE_WAIT_MAX_MS ? STORE_WAIT_MAX_MS : wait_ms * 2;
 	}
 	if (cfg->store_fallback == STORE_FALLBACK_MEMORY) {
 		struct ctx_store_config mc = {
@@ -155,7 +169,7 @@ int run_main(int argc, char **argv, char **envp)
 		return 2;
 	}
 	kafka_log_version();
-	if ((rc = run_parts_new(&cfg, &parts, errstr, sizeof(errstr))) != 0) {
+	if ((rc = run_parts_new(&cfg, true, &parts, errstr, sizeof(errstr))) != 0) {
 		fprintf(stderr, "wabot-worker run: %s\n", errstr);
 		config_fini(&cfg);
 		return rc;

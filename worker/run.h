@@ -7,6 +7,8 @@
 #ifndef WB_RUN_H
 #define WB_RUN_H
 
+#include <stdbool.h>
+
 #include "config.h"
 #include "consumer.h"
 #include "ctx_store.h"
@@ -20,8 +22,13 @@ struct run_parts {
 };
 
 /* Loads the flow and opens the store(s). Returns 0, 2 (bad flow file:
- * configuration) or 1 (store unreachable), with the reason in errstr. */
-int run_parts_new(const struct wb_config *cfg, struct run_parts *parts, char *errstr, size_t errstr_size);
+ * configuration) or 1 (store unreachable or refusing), with the reason in
+ * errstr. With wait_for_store, a store that does not answer (nothing
+ * listening yet, no reply in time) is tried again with backoff, logged,
+ * for as long as it takes (a pod that starts before its Redis); a store
+ * that refuses (wrong password, untrusted certificate) fails at once. */
+int run_parts_new(const struct wb_config *cfg, bool wait_for_store, struct run_parts *parts, char *errstr,
+		  size_t errstr_size);
 void run_parts_fini(struct run_parts *parts);
 
 /*

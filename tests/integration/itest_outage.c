@@ -9,7 +9,8 @@
  *  - redis-server killed (SIGKILL) for 5 s and started again, empty, on
  *    the same port: conversations restart from scratch, so the cycle is not
  *    checked, but no event may be lost or skipped and the order holds.
- * In both the worker resumes by itself and commits everything.
+ * In both the worker resumes by itself and commits everything. And a worker
+ * started while redis-server is down waits for it, then serves.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -146,4 +147,39 @@ Test(itest_outage, redis_stopped_mid_stream_delays_replies_and_loses_or_skips_no
 Test(itest_outage, redis_killed_and_restarted_empty_mid_stream_loses_nothing, .fini = teardown, .timeout = 240)
 {
 	run_outage("outage-kill", OUTAGE_KILL, 5000);
+}
+
+/* A worker that starts before its Redis (a pod scheduled before the store
+ * is up): it waits for redis-server, logging why, and then serves. */
+Test(itest_outage, a_worker_started_before_redis_waits_for_it, .fini = teardown, .timeout = 120)
+{
+	enum { N = 60 };
+	char err[1024] = "";
+	struct itest_reply_report rep;
+	struct kafka_recs *out;
+	size_t problems;
+	int w, rc;
+
+	h = itest_harness_new("outage-start", true);
+	cr_assert_not_null(h, "the mock cluster or redis-server did not start");
+	s = itest_stream_new(20, N, 0x5eed0006, false);
+	cr_assert_not_null(s);
+	redis_server_kill(h->rs);
+	w = itest_harness_worker(h, (const char *const[]){"REDIS_CONNECT_TIMEOUT_MS=300", NULL});
+	IT_ASSERT(h, w >= 0, "cannot start the worker");
+	IT_ASSERT(h, itest_log_wait(h->log[w], "context store unreachable at start: waiting for it", 2, 15000),
+		  "the worker does not say it waits for the store");
+	IT_ASSERT(h, worker_proc_running(h->w[w]), "the worker gave up instead of waiting for the store");
+	IT_ASSERT(h, itest_produce(h->bootstrap, s, 0, N, err, sizeof err) == 0, "produce: %s", err);
+	IT_ASSERT(h, redis_server_restart(h->rs), "redis-server did not start again on its port");
+	IT_ASSERT(h, itest_log_wait(h->log[w], "\"msg\":\"worker started\"", 1, 20000),
+		  "the worker did not start once redis-server answered");
+	out = itest_wait_replies(h->bootstrap, N, 60000);
+	IT_ASSERT(h, out != NULL, "cannot read %s", ITEST_OUTBOUND);
+	problems = itest_check_replies(s, out, ITEST_STRICT, &rep);
+	kafka_recs_free(out);
+	IT_ASSERT(h, problems == 0, "%zu problems with the replies:\n%s", problems, rep.first);
+	rc = itest_harness_stop_worker(h, w, 30000);
+	IT_ASSERT(h, rc == 0, "the worker exited with %d after SIGTERM", rc);
+	IT_ASSERT_NO_SANITIZER_REPORTS(h);
 }

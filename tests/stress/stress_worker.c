@@ -89,7 +89,7 @@ int main(void)
 		return 1;
 	}
 	if (config_load(&cfg, 4, argv, NULL, errstr, sizeof(errstr)) != WB_OK ||
-	    run_parts_new(&cfg, &parts, errstr, sizeof(errstr)) != 0) {
+	    run_parts_new(&cfg, false, &parts, errstr, sizeof(errstr)) != 0) {
 		fprintf(stderr, "stress_worker: %s\n", errstr);
 		return 1;
 	}
