@@ -22,6 +22,8 @@
 
 /* Phones of one batch (pipeline_process_batch); records beyond fall back. */
 #define BATCH_KEYS 256
+/* Records of one batch; beyond, they fall back. */
+#define BATCH_RECS 256
 #define BATCH_SLOTS 512 /* hash slots, a power of 2 above BATCH_KEYS */
 
 /* One phone of a batch: its context as read, then as the batch's steps
@@ -49,7 +51,9 @@ struct batch {
 	struct bout *outs;
 	size_t nouts, outs_cap;
 	struct jbuf blob;        /* keys and values of outs */
-	bool oom;
+	/* what each record added to the pipeline's counters, taken back when
+	 * it falls back (pipeline_process counts it again) */
+	struct pipeline_stats counted[BATCH_RECS];
 };
 
 struct pipeline {
@@ -383,6 +387,26 @@ static struct batch *batch_begin(pipeline_t *p)
 	return b;
 }
 
+/* The counters of a record: d = after - before, and taking d back from st. */
+#define PIPELINE_STATS_FIELDS(X)                                                                                       \
+	X(records) X(events) X(replies) X(dlq) X(duplicates) X(statuses) X(ignored) X(conflicts) X(fresh_starts)   \
+	X(key_mismatch)
+
+static void stats_diff(struct pipeline_stats *d, const struct pipeline_stats *after,
+		       const struct pipeline_stats *before)
+{
+#define STATS_DIFF_(f) d->f = after->f - before->f;
+	PIPELINE_STATS_FIELDS(STATS_DIFF_)
+#undef STATS_DIFF_
+}
+
+static void stats_take_back(struct pipeline_stats *st, const struct pipeline_stats *d)
+{
+#define STATS_SUB_(f) st->f -= d->f;
+	PIPELINE_STATS_FIELDS(STATS_SUB_)
+#undef STATS_SUB_
+}
+
 /* The index of key in the batch; added when add (and there is room), else -1. */
 static int batch_key(struct batch *b, const char *key, bool add)
 {
@@ -571,24 +595,30 @@ wb_err_t pipeline_process(pipeline_t *p, const struct pipeline_source *src, cons
 	event_err_t de;
 	size_t n;
 
-	p->st.records++;
 	de = event_decode(p->dec, payload, len, &evs, &n, errstr, sizeof(errstr));
 	if (de != EVENT_OK) {
 		struct dlq_info di = {event_err_name(de), "decode", errstr, NULL};
 
+		p->st.records++;
 		if (src && src->nlanes > 1 && pipeline_home_lane(NULL, 0, src->key, src->key_len, src->nlanes) != src->lane)
 			return WB_OK;
 		return emit_dlq(p, src, payload, len, &di, emit, opaque);
 	}
-	return apply_events(p, src, payload, len, evs, n, now_s, emit, opaque);
+	return pipeline_process_decoded(p, src, payload, len, evs, n, now_s, emit, opaque);
 }
 
 wb_err_t pipeline_process_decoded(pipeline_t *p, const struct pipeline_source *src, const char *payload, size_t len,
 				  const struct wa_event *evs, size_t n, int64_t now_s, pipeline_emit_fn emit,
 				  void *opaque)
 {
+	struct pipeline_stats before = p->st;
+	wb_err_t err;
+
 	p->st.records++;
-	return apply_events(p, src, payload, len, evs, n, now_s, emit, opaque);
+	err = apply_events(p, src, payload, len, evs, n, now_s, emit, opaque);
+	if (err != WB_OK)
+		p->st = before; /* the record is tried again: it counts when it succeeds */
+	return err;
 }
 
 void pipeline_process_batch(pipeline_t *p, struct pipeline_rec *recs, size_t n, int64_t now_s,
@@ -604,7 +634,7 @@ void pipeline_process_batch(pipeline_t *p, struct pipeline_rec *recs, size_t n, 
 		uint32_t home;
 
 		r->err = WB_OK;
-		r->fallback = !b || full || !r->evs;
+		r->fallback = !b || full || !r->evs || i >= BATCH_RECS;
 		if (r->fallback)
 			continue;
 		home = r->src.nlanes > 1 ? pipeline_home_lane(r->evs, r->nevs, r->src.key, r->src.key_len,
@@ -632,17 +662,19 @@ void pipeline_process_batch(pipeline_t *p, struct pipeline_rec *recs, size_t n, 
 	for (i = 0; i < n; i++) {
 		struct pipeline_rec *r = &recs[i];
 		struct bemit be = {b, i};
+		struct pipeline_stats before = p->st;
 
 		if (r->fallback)
 			continue;
-		if (rec_keys(p, r, false) ||
-		    (r->err = apply_events(p, &r->src, r->payload, r->len, r->evs, r->nevs, now_s, batch_emit, &be)) !=
-			    WB_OK) {
+		p->st.records++;
+		if (!rec_keys(p, r, false))
+			r->err = apply_events(p, &r->src, r->payload, r->len, r->evs, r->nevs, now_s, batch_emit, &be);
+		stats_diff(&b->counted[i], &p->st, &before);
+		if (r->err != WB_OK || rec_keys(p, r, false)) {
 			/* not written: later records of its phones wait for it */
 			r->fallback = true;
 			(void)rec_keys(p, r, true);
-		} else {
-			p->st.records++;
+			stats_take_back(&p->st, &b->counted[i]);
 		}
 	}
 	p->in_batch = false;
@@ -672,9 +704,11 @@ void pipeline_process_batch(pipeline_t *p, struct pipeline_rec *recs, size_t n, 
 	/* the outputs of every record whose contexts are saved, in order */
 	for (i = 0, o = 0; i < n; i++) {
 		struct pipeline_rec *r = &recs[i];
+		bool counted = !r->fallback; /* phase B counted it and kept it */
 
 		if (!r->fallback && rec_keys(p, r, false))
 			r->fallback = true;
+
 		for (; o < b->nouts && b->outs[o].rec == i; o++) {
 			const struct bout *x = &b->outs[o];
 			struct pipeline_output out = {x->out,     b->blob.p + x->key_off, x->key_len,
@@ -687,5 +721,7 @@ void pipeline_process_batch(pipeline_t *p, struct pipeline_rec *recs, size_t n, 
 		}
 		if (r->fallback)
 			(void)rec_keys(p, r, true);
+		if (r->fallback && counted)
+			stats_take_back(&p->st, &b->counted[i]);
 	}
 }

@@ -110,7 +110,8 @@ void pipeline_destroy(pipeline_t *p); /* NULL ok */
  * emitted; a store error that is worth retrying (the store is down:
  * wb_err_is_retriable) or an emit error is returned as is, and then the
  * record must be processed again later (events already applied are
- * recognised as duplicates and re-emit their replies). now_s: wall clock.
+ * recognised as duplicates and re-emit their replies; the counters count
+ * a record only when it succeeds). now_s: wall clock.
  */
 wb_err_t pipeline_process(pipeline_t *p, const struct pipeline_source *src, const char *payload, size_t len,
 			  int64_t now_s, pipeline_emit_fn emit, void *opaque);
@@ -143,10 +144,12 @@ struct pipeline_rec {
  * ctx_store_put_many of each phone's last context) instead of two per
  * event; each record's outputs are emitted once its contexts are saved.
  * What the batch cannot finish (a store error or conflict, an emit error,
- * an undecoded record, more than 256 phones) is marked fallback, and so is
- * every later record of the same phones: the caller processes those with
- * pipeline_process, in order, after this returns. Events a fallback
- * record already had saved are recognised then as duplicates.
+ * an undecoded record, more than 256 phones or 256 records) is marked
+ * fallback, and so is every later record of the same phones: the caller
+ * processes those with pipeline_process, in order, after this returns.
+ * Events a fallback record already had saved are recognised then as
+ * duplicates. A fallback record leaves the counters (pipeline_stats) as
+ * if the batch had not seen it.
  */
 void pipeline_process_batch(pipeline_t *p, struct pipeline_rec *recs, size_t n, int64_t now_s,
 			    pipeline_emit_fn emit);

@@ -46,6 +46,7 @@ struct consumer {
 	size_t backlogged;         /* partitions with a backlog */
 	atomic_bool stop;
 	bool shutting_down;
+	bool finished;             /* consumer_finish done */
 	bool unclean;              /* a deadline ran out or Kafka failed */
 	int64_t shutdown_deadline; /* monotonic ms */
 	int64_t last_commit;       /* monotonic ms of the last async commit */
@@ -622,22 +623,33 @@ fail:
 	return NULL;
 }
 
-void consumer_destroy(consumer_t *c)
+void consumer_finish(consumer_t *c)
 {
 	int32_t p;
 
-	if (!c)
+	if (!c || c->finished)
 		return;
+	c->finished = true;
 	/* lanes first (they finish or abandon their jobs), then the producer
 	 * (its reports release the jobs' last references), then the records
-	 * never started, and only then the consumer their messages belong to */
-	lanes_destroy(c->lanes);
+	 * never started */
+	lanes_stop(c->lanes);
 	producer_destroy(c->prod, c->shutting_down ? (int)(c->shutdown_deadline - clock_mono_ms() > 1000
 								  ? c->shutdown_deadline - clock_mono_ms()
 								  : 1000)
 						     : 1000);
+	c->prod = NULL;
 	for (p = 0; c->parts && p < c->hi; p++)
 		backlog_drop(c, &c->parts[p]);
+}
+
+void consumer_destroy(consumer_t *c)
+{
+	if (!c)
+		return;
+	/* and only then the consumer their messages belong to */
+	consumer_finish(c);
+	lanes_destroy(c->lanes);
 	if (c->rk)
 		rd_kafka_destroy(c->rk);
 	offsets_destroy(c->offs);

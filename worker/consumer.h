@@ -74,7 +74,13 @@ int consumer_run(consumer_t *c);
 /* Asks consumer_run to shut down. Async-signal-safe; any thread. */
 void consumer_stop(consumer_t *c);
 
-/* Frees everything (after consumer_run returned, or instead of it). */
+/* After consumer_run returned: lets the lanes finish, flushes the producer
+ * (its delivery reports complete the last jobs) and drops what was never
+ * started, so that the counters are final. Idempotent. */
+void consumer_finish(consumer_t *c);
+
+/* consumer_finish, then frees everything (after consumer_run returned, or
+ * instead of it). */
 void consumer_destroy(consumer_t *c);
 
 /* A snapshot of the counters; any thread. lanes (may be NULL) gets the

@@ -230,6 +230,7 @@ out:
 		pthread_join(wt, &wrc);
 		if ((intptr_t)wrc != 0)
 			rc = 1;
+		consumer_finish(c);
 		run_log_stats(c, clock_mono_s() - t0);
 	}
 	if (rc == 0)

@@ -443,7 +443,7 @@ nomem:
 	return NULL;
 }
 
-void lanes_destroy(lanes_t *l)
+void lanes_stop(lanes_t *l)
 {
 	uint32_t i;
 
@@ -458,7 +458,17 @@ void lanes_destroy(lanes_t *l)
 		pthread_mutex_unlock(&ln->mu);
 		if (ln->started)
 			pthread_join(ln->thread, NULL);
+		ln->started = false;
 	}
+}
+
+void lanes_destroy(lanes_t *l)
+{
+	uint32_t i;
+
+	if (!l)
+		return;
+	lanes_stop(l);
 	for (i = 0; l->lane && i < l->n; i++) {
 		struct lane *ln = &l->lane[i];
 

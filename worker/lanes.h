@@ -67,7 +67,11 @@ struct lanes_stats {
 lanes_t *lanes_new(const struct lanes_opts *o, char *errstr, size_t errstr_size);
 
 /* Lets every queued job finish (or be abandoned when its assignment is
- * gone), stops the threads and frees everything. NULL ok. */
+ * gone) and stops the threads; the counters stay readable. Idempotent;
+ * NULL ok. */
+void lanes_stop(lanes_t *l);
+
+/* lanes_stop, then frees everything. NULL ok. */
 void lanes_destroy(lanes_t *l);
 
 uint32_t lanes_count(const lanes_t *l);

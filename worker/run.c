@@ -184,6 +184,7 @@ int run_main(int argc, char **argv, char **envp)
 	run_log_start(&cfg, &parts);
 	t0 = clock_mono_s();
 	rc = run_until_signal(c);
+	consumer_finish(c);
 	run_log_stats(c, clock_mono_s() - t0);
 	consumer_destroy(c);
 	run_parts_fini(&parts);

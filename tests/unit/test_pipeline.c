@@ -139,8 +139,8 @@ static struct pipeline_source source(const struct stream *st, int r)
 					.key_len = strlen(st->key[r])};
 }
 
-/* Runs the stream one record at a time into s. */
-static void run_sequential(const flow_t *f, const struct stream *st, struct sink *s)
+/* Runs the stream one record at a time into s; the counters into *ps. */
+static void run_sequential(const flow_t *f, const struct stream *st, struct sink *s, struct pipeline_stats *ps)
 {
 	ctx_store_t *cs = memory_store();
 	pipeline_t *p = pipeline_new(f, cs, NULL);
@@ -153,14 +153,16 @@ static void run_sequential(const flow_t *f, const struct stream *st, struct sink
 		rr[r] = (struct recref){s, r};
 		cr_assert_eq(pipeline_process(p, &src, st->payload[r], st->len[r], NOW, sink_emit, &rr[r]), WB_OK);
 	}
+	pipeline_stats(p, ps);
 	pipeline_destroy(p);
 	ctx_store_destroy(cs);
 }
 
 /* Runs the stream in batches of `batch` (decoded and copied as the worker
  * does), then the fallbacks of each batch one by one; returns how many
- * records fell back. */
-static size_t run_batched(const flow_t *f, const struct stream *st, size_t batch, struct sink *s)
+ * records fell back; the counters into *ps. */
+static size_t run_batched(const flow_t *f, const struct stream *st, size_t batch, struct sink *s,
+			  struct pipeline_stats *ps)
 {
 	ctx_store_t *cs = memory_store();
 	pipeline_t *p = pipeline_new(f, cs, NULL);
@@ -203,6 +205,7 @@ static size_t run_batched(const flow_t *f, const struct stream *st, size_t batch
 		}
 	}
 	event_decoder_destroy(dec);
+	pipeline_stats(p, ps);
 	pipeline_destroy(p);
 	ctx_store_destroy(cs);
 	return fallbacks;
@@ -238,10 +241,12 @@ Test(pipeline_batch, same_outputs_in_the_same_per_phone_order_as_one_by_one)
 	flow_t *f = load_flow();
 	struct stream st;
 	struct sink seq = {.fail_rec = -1}, bat = {.fail_rec = -1};
+	struct pipeline_stats ss, bs;
 
 	stream_make(&st);
-	run_sequential(f, &st, &seq);
-	cr_assert_eq(run_batched(f, &st, 64, &bat), 0u, "nothing fails here: nothing falls back");
+	run_sequential(f, &st, &seq, &ss);
+	cr_assert_eq(run_batched(f, &st, 64, &bat, &bs), 0u, "nothing fails here: nothing falls back");
+	cr_assert_eq(memcmp(&ss, &bs, sizeof ss), 0, "the same counters");
 	cr_assert_eq(seq.n, (size_t)RECS, "one reply per text message");
 	cr_assert_eq(bat.n, seq.n);
 	assert_same_per_phone(&st, &seq, &bat);
@@ -257,16 +262,23 @@ Test(pipeline_batch, a_failed_record_falls_back_with_the_later_records_of_its_ph
 	struct stream st;
 	struct sink seq = {.fail_rec = -1}, bat = {.fail_rec = 3};
 	size_t fallbacks, later_same_phone = 0;
+	struct pipeline_stats ss, bs;
 
 	stream_make(&st);
 	/* record 3's first emit fails inside the first batch */
 	for (int r = 4; r < 64; r++)
 		later_same_phone += strcmp(st.key[r], st.key[3]) == 0;
 	cr_assert_gt(later_same_phone, 0u, "the stream must repeat record 3's phone in its batch");
-	run_sequential(f, &st, &seq);
-	fallbacks = run_batched(f, &st, 64, &bat);
+	run_sequential(f, &st, &seq, &ss);
+	fallbacks = run_batched(f, &st, 64, &bat, &bs);
 	cr_assert_eq(fallbacks, 1 + later_same_phone, "record 3 and the %zu later records of its phone",
 		     later_same_phone);
+	/* counted once each, though the batch saw them first; the fallbacks
+	 * found their events saved (duplicates), nothing else differs */
+	cr_assert_eq(bs.records, ss.records);
+	cr_assert_eq(bs.events, ss.events);
+	cr_assert_eq(bs.replies, ss.replies);
+	cr_assert_eq(bs.duplicates, ss.duplicates + fallbacks);
 	/* the fallbacks found their events saved: the same replies again, in
 	 * order, and no conversation advanced twice */
 	assert_same_per_phone(&st, &seq, &bat);
