@@ -127,10 +127,7 @@ static bool store_answers(struct lane *ln)
 	return ctx_store_get(ln->l->store, PROBE_KEY, &ln->probe) == WB_OK;
 }
 
-/* The unacknowledged bound (top of the file): waits until job's key has
- * fewer than FLOW_RECENT_REPLIES records unacknowledged, then counts job.
- * false when the job's assignment ended meanwhile, or the worker is
- * stopping past its deadline (the job is then marked failed). */
+/* The unacknowledged-record counter of job's key (top of the file). */
 static atomic_uint *hold_counter(struct lane *ln, const struct job *job)
 {
 	const rd_kafka_message_t *m = job->msg;
@@ -149,6 +146,10 @@ static bool hold_now(struct lane *ln, struct job *job)
 	return true;
 }
 
+/* The unacknowledged bound (top of the file): waits until job's key has
+ * fewer than FLOW_RECENT_REPLIES records unacknowledged, then counts job.
+ * false when the job's assignment ended meanwhile, or the worker is
+ * stopping past its deadline (the job is then marked failed). */
 static bool hold(struct lane *ln, struct job *job)
 {
 	struct lanes *l = ln->l;
