@@ -94,7 +94,7 @@ Test(itest_group, members_join_leave_and_crash_mid_stream_without_loss_or_double
 {
 	char err[4096] = "";
 	struct itest_reply_report rep;
-	struct kafka_recs *out, *in, *dlq;
+	struct kafka_recs *out;
 	int64_t hwm[ITEST_INBOUND_PARTITIONS];
 	size_t problems;
 	int w0, w1, w2, w3, rc;
@@ -147,17 +147,9 @@ Test(itest_group, members_join_leave_and_crash_mid_stream_without_loss_or_double
 	IT_ASSERT(h, problems == 0, "%zu problems with the replies (%zu records, %zu distinct, %zu missing):\n%s%s",
 		  problems, rep.records, rep.distinct, rep.missing, rep.first, history);
 
-	in = kafka_consume_all(h->bootstrap, ITEST_INBOUND, EVENTS + s->nbad, 300, 20000);
-	IT_ASSERT(h, in && in->n == EVENTS + s->nbad, "inbound topic holds %zu records, %zu produced", in ? in->n : 0,
-		  EVENTS + s->nbad);
-	dlq = kafka_consume_all(h->bootstrap, ITEST_DLQ, s->nbad, 500, 20000);
-	IT_ASSERT(h, dlq != NULL, "cannot read %s", ITEST_DLQ);
 	/* the killed member's uncommitted dead letters may come twice */
-	problems = itest_check_dlq(s, in, dlq, h->group, false, err, sizeof err);
-	kafka_recs_free(dlq);
-	itest_high_watermarks(in, hwm);
-	kafka_recs_free(in);
-	IT_ASSERT(h, problems == 0, "%zu problems with the dead letters:\n%s", problems, err);
+	problems = itest_check_inbound_and_dlq(h->bootstrap, h->group, s, EVENTS, false, hwm, err, sizeof err);
+	IT_ASSERT(h, problems == 0, "%zu problems with the inbound topic or the dead letters:\n%s", problems, err);
 
 	problems = itest_wait_committed(h->bootstrap, h->group, hwm, 20000, err, sizeof err);
 	IT_ASSERT(h, problems == 0, "committed offsets short of the high watermark while running:\n%s", err);

@@ -56,7 +56,7 @@ static void run_outage(const char *tag, enum outage kind, int outage_ms)
 {
 	char err[4096] = "";
 	struct itest_reply_report rep;
-	struct kafka_recs *out, *in, *dlq;
+	struct kafka_recs *out;
 	struct itest_worker_stats st;
 	int64_t hwm[ITEST_INBOUND_PARTITIONS], t0 = test_now_ms(), down;
 	size_t problems, d;
@@ -106,17 +106,9 @@ static void run_outage(const char *tag, enum outage kind, int outage_ms)
 		  problems, rep.records, rep.distinct, rep.missing, rep.first);
 	IT_ASSERT(h, rep.duplicates == 0, "%zu replies emitted twice by a single worker", rep.duplicates);
 
-	in = kafka_consume_all(h->bootstrap, ITEST_INBOUND, EVENTS + s->nbad, 300, 20000);
-	IT_ASSERT(h, in && in->n == EVENTS + s->nbad, "inbound topic holds %zu records, %zu produced", in ? in->n : 0,
-		  EVENTS + s->nbad);
-	dlq = kafka_consume_all(h->bootstrap, ITEST_DLQ, s->nbad, 500, 20000);
-	IT_ASSERT(h, dlq != NULL, "cannot read %s", ITEST_DLQ);
 	/* nothing good dead-lettered: the outage is waited out, not counted as poison */
-	problems = itest_check_dlq(s, in, dlq, h->group, true, err, sizeof err);
-	kafka_recs_free(dlq);
-	itest_high_watermarks(in, hwm);
-	kafka_recs_free(in);
-	IT_ASSERT(h, problems == 0, "%zu problems with the dead letters:\n%s", problems, err);
+	problems = itest_check_inbound_and_dlq(h->bootstrap, h->group, s, EVENTS, true, hwm, err, sizeof err);
+	IT_ASSERT(h, problems == 0, "%zu problems with the inbound topic or the dead letters:\n%s", problems, err);
 
 	problems = itest_wait_committed(h->bootstrap, h->group, hwm, 20000, err, sizeof err);
 	IT_ASSERT(h, problems == 0, "committed offsets short of the high watermark while running:\n%s", err);

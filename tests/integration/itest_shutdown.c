@@ -56,19 +56,10 @@ static size_t records_now(const char *topic, size_t known)
 static void check_inbound_and_dlq(size_t events, bool dlq_exactly_once, int64_t hwm[ITEST_INBOUND_PARTITIONS])
 {
 	char err[4096] = "";
-	struct kafka_recs *in, *dlq;
-	size_t problems;
+	size_t problems = itest_check_inbound_and_dlq(h->bootstrap, h->group, s, events, dlq_exactly_once, hwm, err,
+						      sizeof err);
 
-	in = kafka_consume_all(h->bootstrap, ITEST_INBOUND, events + s->nbad, 300, 20000);
-	IT_ASSERT(h, in && in->n == events + s->nbad, "inbound topic holds %zu records, %zu produced", in ? in->n : 0,
-		  events + s->nbad);
-	dlq = kafka_consume_all(h->bootstrap, ITEST_DLQ, s->nbad, 500, 20000);
-	IT_ASSERT(h, dlq != NULL, "cannot read %s", ITEST_DLQ);
-	problems = itest_check_dlq(s, in, dlq, h->group, dlq_exactly_once, err, sizeof err);
-	kafka_recs_free(dlq);
-	itest_high_watermarks(in, hwm);
-	kafka_recs_free(in);
-	IT_ASSERT(h, problems == 0, "%zu problems with the dead letters:\n%s", problems, err);
+	IT_ASSERT(h, problems == 0, "%zu problems with the inbound topic or the dead letters:\n%s", problems, err);
 }
 
 static void check_replies(size_t events, enum itest_check_mode mode, bool no_duplicates)

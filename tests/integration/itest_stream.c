@@ -51,7 +51,7 @@ static void run_stream(const char *tag, bool redis, uint32_t phones, size_t even
 {
 	char err[4096] = "";
 	struct itest_reply_report rep;
-	struct kafka_recs *out, *in, *dlq;
+	struct kafka_recs *out;
 	struct itest_worker_stats st;
 	int64_t hwm[ITEST_INBOUND_PARTITIONS], t0 = test_now_ms();
 	size_t problems;
@@ -83,16 +83,8 @@ static void run_stream(const char *tag, bool redis, uint32_t phones, size_t even
 		  problems, rep.records, rep.distinct, rep.missing, rep.first);
 	IT_ASSERT(h, rep.duplicates == 0, "%zu duplicate replies without any rebalance or restart", rep.duplicates);
 
-	in = kafka_consume_all(h->bootstrap, ITEST_INBOUND, events + s->nbad, 300, 20000);
-	IT_ASSERT(h, in && in->n == events + s->nbad, "inbound topic holds %zu records, %zu produced", in ? in->n : 0,
-		  events + s->nbad);
-	dlq = kafka_consume_all(h->bootstrap, ITEST_DLQ, s->nbad, 500, 20000);
-	IT_ASSERT(h, dlq != NULL, "cannot read %s", ITEST_DLQ);
-	problems = itest_check_dlq(s, in, dlq, h->group, true, err, sizeof err);
-	kafka_recs_free(dlq);
-	itest_high_watermarks(in, hwm);
-	kafka_recs_free(in);
-	IT_ASSERT(h, problems == 0, "%zu problems with the dead letters:\n%s", problems, err);
+	problems = itest_check_inbound_and_dlq(h->bootstrap, h->group, s, events, true, hwm, err, sizeof err);
+	IT_ASSERT(h, problems == 0, "%zu problems with the inbound topic or the dead letters:\n%s", problems, err);
 
 	/* auto-commit (1 s) moves the group to the end while the worker runs */
 	problems = itest_wait_committed(h->bootstrap, h->group, hwm, 20000, err, sizeof err);

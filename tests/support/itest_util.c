@@ -1391,3 +1391,29 @@ void itest_harness_destroy(struct itest_harness *h)
 	}
 	free(h);
 }
+
+size_t itest_check_inbound_and_dlq(const char *bootstrap, const char *group, const struct itest_stream *s,
+				   size_t events, bool dlq_exactly_once, int64_t hwm[ITEST_INBOUND_PARTITIONS],
+				   char *first, size_t cap)
+{
+	struct kafka_recs *in = kafka_consume_all(bootstrap, ITEST_INBOUND, events + s->nbad, 300, 20000);
+	struct kafka_recs *dlq;
+	size_t problems;
+
+	if (!in || in->n != events + s->nbad) {
+		snprintf(first, cap, "inbound topic holds %zu records, %zu produced\n", in ? in->n : 0, events + s->nbad);
+		kafka_recs_free(in);
+		return 1;
+	}
+	dlq = kafka_consume_all(bootstrap, ITEST_DLQ, s->nbad, 500, 20000);
+	if (!dlq) {
+		snprintf(first, cap, "cannot read %s\n", ITEST_DLQ);
+		kafka_recs_free(in);
+		return 1;
+	}
+	problems = itest_check_dlq(s, in, dlq, group, dlq_exactly_once, first, cap);
+	kafka_recs_free(dlq);
+	itest_high_watermarks(in, hwm);
+	kafka_recs_free(in);
+	return problems;
+}

@@ -220,6 +220,17 @@ size_t itest_check_dlq(const struct itest_stream *s, const struct kafka_recs *in
 void itest_high_watermarks(const struct kafka_recs *in, int64_t hwm[ITEST_INBOUND_PARTITIONS]);
 
 /*
+ * Reads the inbound topic back (it must hold the stream's `events` good
+ * records and all its malformed ones) and the DLQ, checks the DLQ with
+ * itest_check_dlq, and fills hwm with the inbound high watermarks. Returns
+ * the number of problems (an inbound topic that cannot be read or holds
+ * another count is one), described in first.
+ */
+size_t itest_check_inbound_and_dlq(const char *bootstrap, const char *group, const struct itest_stream *s,
+				   size_t events, bool dlq_exactly_once, int64_t hwm[ITEST_INBOUND_PARTITIONS],
+				   char *first, size_t cap);
+
+/*
  * Waits up to timeout_ms until group's committed offset of every inbound
  * partition equals hwm (an empty partition may also have none). Returns
  * the number of partitions that differ at the end, described in first.
