@@ -50,7 +50,8 @@ rd_kafka_conf_t *kafka_conf_new(const struct wb_config *cfg, enum kafka_role rol
 		{"bootstrap.servers", brokers ? brokers : cfg->kafka_brokers},
 		{"client.id", role == KAFKA_CONSUMER   ? "wabot-worker"
 			      : role == KAFKA_PRODUCER ? "wabot-worker-producer"
-						       : "wabot-worker-reader"},
+			      : role == KAFKA_READER   ? "wabot-worker-reader"
+						       : "wabot-worker-observer"},
 	};
 	char reader_group[300];
 	const char *consumer[][2] = {
@@ -82,8 +83,8 @@ rd_kafka_conf_t *kafka_conf_new(const struct wb_config *cfg, enum kafka_role rol
 		if (cfg->group_instance_id &&
 		    set(conf, "group.instance.id", cfg->group_instance_id, errstr, errstr_size))
 			goto fail;
-	} else if (role == KAFKA_READER) {
-		snprintf(reader_group, sizeof(reader_group), "%s-reader", cfg->group_id);
+	} else if (role == KAFKA_READER || role == KAFKA_OBSERVER) {
+		snprintf(reader_group, sizeof(reader_group), role == KAFKA_READER ? "%s-reader" : "%s", cfg->group_id);
 		if (set(conf, "group.id", reader_group, errstr, errstr_size) ||
 		    set(conf, "enable.auto.commit", "false", errstr, errstr_size))
 			goto fail;

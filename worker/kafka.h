@@ -12,6 +12,7 @@
  *             auto.commit.interval.ms=1000, auto.offset.reset=earliest
  *   producer: enable.idempotence=true, linger.ms=5
  *   reader:   group.id=<group>-reader, enable.auto.commit=false
+ *   observer: group.id=<group>, enable.auto.commit=false
  * The baseline properties the guarantees rest on (bootstrap.servers,
  * group.id, group.instance.id, enable.auto.offset.store, enable.auto.commit,
  * enable.idempotence, partition.assignment.strategy) cannot be overridden
@@ -31,7 +32,9 @@
 enum kafka_role {
 	KAFKA_CONSUMER, /* the worker's group member */
 	KAFKA_PRODUCER, /* replies and dead letters */
-	KAFKA_READER,   /* tools (demo, lag): assigns partitions itself, never commits */
+	KAFKA_READER,   /* tools (demo): assigns partitions itself, never commits */
+	KAFKA_OBSERVER, /* lag: the worker's group.id, to read its committed offsets;
+	                   never subscribes (so never joins) and never commits */
 };
 
 /* The librdkafka version whose fixes the worker relies on (2.0.2, Debian 12). */

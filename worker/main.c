@@ -6,7 +6,7 @@
  *
  * Mutable globals of the process (the only ones): the log level and log fd
  * (common/log.c).
- * Subcommands so far: run, demo, replay. lag and check arrive with the
+ * Subcommands so far: run, demo, replay, lag. check arrives with the
  * operations work.
  */
 #include <malloc.h>
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "demo.h"
+#include "lag.h"
 #include "replay.h"
 #include "run.h"
 
@@ -33,6 +34,8 @@ static void usage(FILE *f)
 		   "  replay  run a recorded topic (kcat -C -J lines or event payloads) through\n"
 		   "          decode, context store, flow and replies, and print the output\n"
 		   "          records; --expect FILE compares them with a golden file\n"
+		   "  lag     the consumer group's committed offset, high watermark, lag and owner\n"
+		   "          per partition of the inbound topic, and the total (--json, --max-lag)\n"
 		   "\n"
 		   "Run 'wabot-worker <command> --help' for the flags and environment.\n");
 }
@@ -69,6 +72,8 @@ int main(int argc, char **argv)
 		return demo_main(argc - 2, argv + 2, environ);
 	if (strcmp(argv[1], "replay") == 0)
 		return replay_main(argc - 2, argv + 2, environ);
+	if (strcmp(argv[1], "lag") == 0)
+		return lag_main(argc - 2, argv + 2, environ);
 	fprintf(stderr, "wabot-worker: unknown command \"%.40s\"\n\n", argv[1]);
 	usage(stderr);
 	return 2;

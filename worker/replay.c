@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "args.h"
 #include "clock.h"
 #include "config.h"
 #include "ctx_store.h"
@@ -73,42 +74,6 @@ static void replay_usage(FILE *f)
 		   "The context store is memory unless REDIS_URL or AZURE_REDIS_CONNECTIONSTRING is\n"
 		   "set, so a recording can also be replayed against a real Redis.\n\n");
 	config_usage(f);
-}
-
-/* Removes replay's flags ("--name value" or "--name=value") from argv into
- * *ra; the rest stays for config_load. Returns false on a flag without value. */
-static bool replay_take_args(int *argc, char **argv, struct replay_args *ra, char *errstr, size_t n)
-{
-	static const char *names[] = {"--input", "--output", "--expect", "--format"};
-	const char **slots[] = {&ra->input, &ra->output, &ra->expect, &ra->format};
-	int i, out = 0;
-
-	for (i = 0; i < *argc; i++) {
-		size_t k;
-		bool taken = false;
-
-		for (k = 0; k < sizeof(names) / sizeof(names[0]) && !taken; k++) {
-			size_t nl = strlen(names[k]);
-
-			if (strncmp(argv[i], names[k], nl) != 0)
-				continue;
-			if (argv[i][nl] == '=') {
-				*slots[k] = argv[i] + nl + 1;
-				taken = true;
-			} else if (argv[i][nl] == '\0') {
-				if (i + 1 >= *argc) {
-					snprintf(errstr, n, "%s: needs a value", names[k]);
-					return false;
-				}
-				*slots[k] = argv[++i];
-				taken = true;
-			}
-		}
-		if (!taken)
-			argv[out++] = argv[i];
-	}
-	*argc = out;
-	return true;
 }
 
 /* The body text and button titles of a reply envelope, for --format text. */
@@ -370,6 +335,12 @@ static long replay_compare(const char *path, const char *got, size_t got_len)
 int replay_main(int argc, char **argv, char **envp)
 {
 	struct replay_args ra = {0};
+	const struct args_flag flags[] = {
+		{"--input", true, &ra.input},
+		{"--output", true, &ra.output},
+		{"--expect", true, &ra.expect},
+		{"--format", true, &ra.format},
+	};
 	struct wb_config cfg;
 	struct replay r;
 	char errstr[512] = "";
@@ -395,7 +366,7 @@ int replay_main(int argc, char **argv, char **envp)
 	jbuf_init(&r.line);
 	jbuf_init(&r.all);
 	json_doc_init(&r.doc);
-	if (!replay_take_args(&argc, argv, &ra, errstr, sizeof(errstr))) {
+	if (!args_take(&argc, argv, flags, sizeof(flags) / sizeof(flags[0]), errstr, sizeof(errstr))) {
 		fprintf(stderr, "wabot-worker replay: %s\n", errstr);
 		rc = 2;
 		goto out;
