@@ -8,8 +8,9 @@
 
 #include <stdint.h>
 
-/* Monotonic time in milliseconds / seconds (arbitrary origin). */
+/* Monotonic time in milliseconds / microseconds / seconds (arbitrary origin). */
 int64_t clock_mono_ms(void);
+int64_t clock_mono_us(void);
 double clock_mono_s(void);
 
 /* Sleeps ms milliseconds (0 or less: returns at once). */

@@ -17,26 +17,6 @@
 
 #define LAG_DEFAULT_TIMEOUT_MS 10000
 
-/* One partition's row. */
-struct lag_row {
-	int64_t committed; /* RD_KAFKA_OFFSET_INVALID: the group never committed */
-	int64_t low, high; /* watermarks */
-	int64_t lag;
-	const char *owner; /* member id (borrowed from the group list); NULL: none */
-};
-
-struct lag {
-	const struct wb_config *cfg;
-	rd_kafka_t *rk;
-	int timeout_ms;
-	int32_t n;                        /* partitions of the inbound topic */
-	struct lag_row *rows;             /* [n] */
-	int64_t total;
-	struct rd_kafka_group_list *groups; /* owners; NULL when unknown */
-	const char *state;                /* group state ("Stable", "Empty" ...) or NULL */
-	char owners_error[256];           /* why owners are unknown; "" when known */
-};
-
 static void lag_usage(FILE *f)
 {
 	fprintf(f, "usage: wabot-worker lag [--json] [--max-lag N] [--timeout-ms MS] [configuration flags]\n"
@@ -139,32 +119,32 @@ int lag_assignment_partitions(const void *buf, size_t len, const char *topic,
 
 /* --- asking the brokers ---------------------------------------------------- */
 
-/* The inbound topic's partition count into l->n. Asks for the metadata of
- * all topics: asking for one by name makes some brokers (and librdkafka's
- * mock) create it, and a read-only tool must not create topics. */
-static int fetch_partitions(struct lag *l, char *errstr, size_t errstr_size)
+int lag_topic_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32_t *n, char *errstr,
+			 size_t errstr_size)
 {
 	const struct rd_kafka_metadata *md = NULL;
 	rd_kafka_resp_err_t err;
-	int i, rc = -1;
+	int i, rc = -2;
 
-	err = rd_kafka_metadata(l->rk, 1, NULL, &md, l->timeout_ms);
+	/* all topics: asking for one by name makes some brokers (and the mock)
+	 * create it, and a read-only tool must not create topics */
+	err = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
 	if (err) {
-		snprintf(errstr, errstr_size, "cannot reach Kafka at %s: %s", l->cfg->kafka_brokers, rd_kafka_err2str(err));
+		snprintf(errstr, errstr_size, "cannot reach Kafka: %s", rd_kafka_err2str(err));
 		return -1;
 	}
-	snprintf(errstr, errstr_size, "topic %s does not exist", l->cfg->inbound_topic);
+	snprintf(errstr, errstr_size, "topic %s does not exist", topic);
 	for (i = 0; i < md->topic_cnt; i++) {
 		const rd_kafka_metadata_topic_t *t = &md->topics[i];
 
-		if (strcmp(t->topic, l->cfg->inbound_topic) != 0)
+		if (strcmp(t->topic, topic) != 0)
 			continue;
 		if (t->err)
 			snprintf(errstr, errstr_size, "topic %s: %s", t->topic, rd_kafka_err2str(t->err));
 		else if (t->partition_cnt <= 0)
 			snprintf(errstr, errstr_size, "topic %s has no partitions", t->topic);
 		else {
-			l->n = t->partition_cnt;
+			*n = t->partition_cnt;
 			rc = 0;
 		}
 		break;
@@ -173,7 +153,7 @@ static int fetch_partitions(struct lag *l, char *errstr, size_t errstr_size)
 	return rc;
 }
 
-static int fetch_offsets(struct lag *l, char *errstr, size_t errstr_size)
+static int fetch_offsets(struct lag_report *l, char *errstr, size_t errstr_size)
 {
 	rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(l->n);
 	rd_kafka_resp_err_t err;
@@ -222,7 +202,7 @@ out:
 }
 
 struct owner_ctx {
-	struct lag *l;
+	struct lag_report *l;
 	const char *member;
 };
 
@@ -236,7 +216,7 @@ static void set_owner(void *opaque, int32_t partition)
 
 /* Owners are a courtesy: when the brokers cannot describe the group, the
  * offsets are still right, and the reason goes into owners_error. */
-static void fetch_owners(struct lag *l)
+static void fetch_owners(struct lag_report *l)
 {
 	const struct rd_kafka_group_info *g;
 	rd_kafka_resp_err_t err;
@@ -257,6 +237,7 @@ static void fetch_owners(struct lag *l)
 		return;
 	}
 	l->state = g->state;
+	l->members = g->member_cnt;
 	for (i = 0; i < g->member_cnt; i++) {
 		struct owner_ctx oc = {l, g->members[i].member_id};
 
@@ -268,9 +249,43 @@ static void fetch_owners(struct lag *l)
 	}
 }
 
+int lag_collect(const struct wb_config *cfg, rd_kafka_t *rk, int timeout_ms, struct lag_report *l, char *errstr,
+		size_t errstr_size)
+{
+	char why[300];
+
+	memset(l, 0, sizeof(*l));
+	l->cfg = cfg;
+	l->rk = rk;
+	l->timeout_ms = timeout_ms;
+	if (lag_topic_partitions(rk, cfg->inbound_topic, timeout_ms, &l->n, why, sizeof(why)) == -1) {
+		snprintf(errstr, errstr_size, "%s (%s)", why, cfg->kafka_brokers);
+		return -1;
+	} else if (l->n == 0) {
+		snprintf(errstr, errstr_size, "%s", why);
+		return -1;
+	}
+	if (!(l->rows = calloc((size_t)l->n, sizeof(*l->rows)))) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	if (fetch_offsets(l, errstr, errstr_size) != 0)
+		return -1;
+	fetch_owners(l);
+	return 0;
+}
+
+void lag_report_fini(struct lag_report *l)
+{
+	if (l->groups)
+		rd_kafka_group_list_destroy(l->groups);
+	free(l->rows);
+	memset(l, 0, sizeof(*l));
+}
+
 /* --- output ---------------------------------------------------------------- */
 
-static void print_table(const struct lag *l, FILE *f)
+static void print_table(const struct lag_report *l, FILE *f)
 {
 	int32_t i;
 
@@ -309,7 +324,7 @@ static void key_i64(struct jbuf *b, const char *key, int64_t v)
 	jbuf_i64(b, v);
 }
 
-static void print_json(const struct lag *l, FILE *f)
+static void print_json(const struct lag_report *l, FILE *f)
 {
 	struct jbuf b;
 	int32_t i;
@@ -355,8 +370,9 @@ int lag_main(int argc, char **argv, char **envp)
 		{"--timeout-ms", true, &timeout_s},
 	};
 	struct wb_config cfg;
-	struct lag l = {0};
+	struct lag_report l = {0};
 	rd_kafka_conf_t *conf;
+	rd_kafka_t *rk;
 	char errstr[512] = "", why[512];
 	int64_t max_lag = -1, timeout = LAG_DEFAULT_TIMEOUT_MS;
 	int i, rc = 1;
@@ -389,28 +405,19 @@ int lag_main(int argc, char **argv, char **envp)
 		config_fini(&cfg);
 		return 2;
 	}
-	l.cfg = &cfg;
-	l.timeout_ms = (int)timeout;
 	if (!(conf = kafka_conf_new(&cfg, KAFKA_OBSERVER, NULL, errstr, sizeof(errstr)))) {
 		fprintf(stderr, "wabot-worker lag: %s\n", errstr);
 		config_fini(&cfg);
 		return 2;
 	}
-	if (!(l.rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why)))) {
+	if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why)))) {
 		rd_kafka_conf_destroy(conf);
 		fprintf(stderr, "wabot-worker lag: cannot create the Kafka client: %s\n", why);
 		config_fini(&cfg);
 		return 1;
 	}
-	if (fetch_partitions(&l, errstr, sizeof(errstr)) != 0)
+	if (lag_collect(&cfg, rk, (int)timeout, &l, errstr, sizeof(errstr)) != 0)
 		goto fail;
-	if (!(l.rows = calloc((size_t)l.n, sizeof(*l.rows)))) {
-		snprintf(errstr, sizeof(errstr), "out of memory");
-		goto fail;
-	}
-	if (fetch_offsets(&l, errstr, sizeof(errstr)) != 0)
-		goto fail;
-	fetch_owners(&l);
 	if (json)
 		print_json(&l, stdout);
 	else
@@ -420,10 +427,8 @@ int lag_main(int argc, char **argv, char **envp)
 fail:
 	fprintf(stderr, "wabot-worker lag: %s\n", errstr);
 out:
-	if (l.groups)
-		rd_kafka_group_list_destroy(l.groups);
-	free(l.rows);
-	rd_kafka_destroy(l.rk);
+	lag_report_fini(&l);
+	rd_kafka_destroy(rk);
 	config_fini(&cfg);
 	return rc;
 }

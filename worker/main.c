@@ -6,13 +6,13 @@
  *
  * Mutable globals of the process (the only ones): the log level and log fd
  * (common/log.c).
- * Subcommands so far: run, demo, replay, lag. check arrives with the
- * operations work.
+ * Subcommands: run, demo, replay, lag, check.
  */
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "demo.h"
 #include "lag.h"
 #include "replay.h"
@@ -36,6 +36,8 @@ static void usage(FILE *f)
 		   "          records; --expect FILE compares them with a golden file\n"
 		   "  lag     the consumer group's committed offset, high watermark, lag and owner\n"
 		   "          per partition of the inbound topic, and the total (--json, --max-lag)\n"
+		   "  check   diagnostics: configuration (secrets hidden), flow file, context store\n"
+		   "          round trip, brokers, topics, group; ok/warn/FAIL per line\n"
 		   "\n"
 		   "Run 'wabot-worker <command> --help' for the flags and environment.\n");
 }
@@ -74,6 +76,8 @@ int main(int argc, char **argv)
 		return replay_main(argc - 2, argv + 2, environ);
 	if (strcmp(argv[1], "lag") == 0)
 		return lag_main(argc - 2, argv + 2, environ);
+	if (strcmp(argv[1], "check") == 0)
+		return check_main(argc - 2, argv + 2, environ);
 	fprintf(stderr, "wabot-worker: unknown command \"%.40s\"\n\n", argv[1]);
 	usage(stderr);
 	return 2;
