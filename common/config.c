@@ -58,6 +58,7 @@ enum cfg_opt {
 	OPT_FLOW_FILE,
 	OPT_HTTP_PORT,
 	OPT_LOG_LEVEL,
+	OPT_AUDIT_LOG,
 	OPT_MAX_ENTRIES,
 	OPT_MAX_BYTES,
 	OPT_REDIS_CA_FILE,
@@ -120,6 +121,8 @@ static const struct cfg_opt_def cfg_opts[OPT__COUNT] = {
 			   "/metrics /healthz /readyz port, 0..65535, 0 = off"},
 	[OPT_LOG_LEVEL] = {"LOG_LEVEL", "--log-level", "info",
 			   "debug, info, warn, error or off"},
+	[OPT_AUDIT_LOG] = {"AUDIT_LOG", "--audit-log", "false",
+			   "one info line per context read/write/delete (masked phone, result, latency)"},
 	[OPT_MAX_ENTRIES] = {"CONTEXT_MAX_ENTRIES", "--context-max-entries", "1000000",
 			     "memory store: most contexts kept, 0 = unbounded"},
 	[OPT_MAX_BYTES] = {"CONTEXT_MAX_BYTES", "--context-max-bytes", "512m",
@@ -933,6 +936,19 @@ static wb_err_t cfg_int(const struct cfg_raw *raw, enum cfg_opt k, int lo, int h
 	return WB_ERR_CONFIG;
 }
 
+/* "<src>: must be true, false, ... (got "v")" when not a boolean. */
+static wb_err_t cfg_bool(const struct cfg_raw *raw, enum cfg_opt k, bool def, bool *out, char *errstr, size_t size)
+{
+	char clean[CFG_ECHO_SIZE];
+
+	*out = def;
+	if (!cfg_is_set(raw->val[k]) || cfg_parse_bool(raw->val[k], out))
+		return WB_OK;
+	cfg_err(errstr, size, "%s: must be true, false, yes, no, 1 or 0 (got \"%s\")", raw->src[k],
+		cfg_clean(raw->val[k], clean));
+	return WB_ERR_CONFIG;
+}
+
 /* A copy of the value, or of def when not set (def may be NULL). */
 static wb_err_t cfg_str(const struct cfg_raw *raw, enum cfg_opt k, const char *def, char **out,
 			char *errstr, size_t size)
@@ -1232,6 +1248,9 @@ static wb_err_t cfg_resolve(struct wb_config *cfg, const struct cfg_raw *raw, ch
 		return WB_ERR_CONFIG;
 	}
 
+	if ((err = cfg_bool(raw, OPT_AUDIT_LOG, false, &cfg->audit_log, errstr, size)))
+		return err;
+
 	cfg->context_max_entries = CONFIG_DEFAULT_MAX_ENTRIES;
 	v = raw->val[OPT_MAX_ENTRIES];
 	if (cfg_is_set(v) && !cfg_parse_u64(v, INT64_MAX, &cfg->context_max_entries)) {
@@ -1262,13 +1281,8 @@ static wb_err_t cfg_resolve(struct wb_config *cfg, const struct cfg_raw *raw, ch
 	if (err != WB_OK)
 		return err;
 
-	cfg->redis_tls_verify = true;
-	v = raw->val[OPT_REDIS_TLS_VERIFY];
-	if (cfg_is_set(v) && !cfg_parse_bool(v, &cfg->redis_tls_verify)) {
-		cfg_err(errstr, size, "%s: must be true, false, yes, no, 1 or 0 (got \"%s\")",
-			raw->src[OPT_REDIS_TLS_VERIFY], cfg_clean(v, clean));
-		return WB_ERR_CONFIG;
-	}
+	if ((err = cfg_bool(raw, OPT_REDIS_TLS_VERIFY, true, &cfg->redis_tls_verify, errstr, size)))
+		return err;
 
 	if ((err = cfg_int(raw, OPT_REDIS_CONNECT_TIMEOUT, 1, 60000,
 			   cfg->redis.connect_timeout_ms > 0 ? cfg->redis.connect_timeout_ms
@@ -1295,6 +1309,7 @@ static void cfg_fill_store(struct wb_config *cfg)
 	s->default_ttl_ms = cfg->context_ttl_s * 1000u;
 	s->memory.max_entries = cfg->context_max_entries;
 	s->memory.max_bytes = cfg->context_max_bytes;
+	s->audit = cfg->audit_log;
 	if (s->backend != CTX_BACKEND_REDIS)
 		return;
 	s->redis.host = cfg->redis.host;
@@ -1464,6 +1479,7 @@ size_t config_summary(const struct wb_config *cfg, char *buf, size_t size)
 	else
 		cfg_sb(&sb, "http port:          0 (off)\n");
 	cfg_sb(&sb, "log level:          %s\n", log_level_name(cfg->log_level));
+	cfg_sb(&sb, "audit log:          %s\n", cfg->audit_log ? "on (context reads, writes, deletes)" : "off");
 	cfg_sb(&sb, "acs api-version:    %s\n", cfg_clean(cfg->acs_api_version, c1));
 	cfg_sb(&sb, "context ttl:        %u s\n", (unsigned)cfg->context_ttl_s);
 

@@ -162,6 +162,8 @@ struct wb_config {
 	char *acs_api_version;        /* for ACS reply paths; validated shape */
 	int http_port;                /* 0..65535; 0 = no HTTP server */
 	enum log_level log_level;     /* not applied by config_load */
+	bool audit_log;               /* AUDIT_LOG: an audit line per context
+	                                 read/write/delete (ctx_store_config.audit) */
 	int shutdown_timeout_s;       /* seconds from the stop signal to exit, 1..3600 */
 	int drain_timeout_s;          /* seconds a partition revocation waits for its
 	                                 in-flight events before giving up on them, 1..600 */

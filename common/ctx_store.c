@@ -52,6 +52,7 @@ struct ctx_store {
 	const struct ctx_backend_ops *ops; /* immutable */
 	void *be;                          /* backend handle, immutable */
 	uint32_t default_ttl_ms;           /* immutable */
+	bool audit;                        /* immutable: ctx_store_config.audit */
 
 	/* Counters, relaxed atomics, any thread. */
 	atomic_uint_fast64_t gets, hits, misses, errors, puts, conflicts, deletes;
@@ -88,19 +89,24 @@ static uint64_t now_us(void)
 }
 
 /* start time of a call, or 0 when this backend's calls are not timed */
+/* Calls are timed for the histogram (timed backends) and for the audit. */
 static uint64_t latency_start(const ctx_store_t *cs)
 {
-	return cs->ops->timed ? now_us() : 0;
+	return cs->ops->timed || cs->audit ? now_us() : 0;
 }
 
-static void latency_record(ctx_store_t *cs, uint64_t start_us)
+/* The call's latency in us (0 when not timed), recorded in the histogram
+ * for timed backends. */
+static uint64_t latency_record(ctx_store_t *cs, uint64_t start_us)
 {
 	uint64_t us;
 	unsigned b = 0;
 
 	if (!start_us)
-		return;
+		return 0;
 	us = now_us() - start_us;
+	if (!cs->ops->timed)
+		return us;
 
 	/* bucket b holds [2^(b-1), 2^b) us; bucket 0 holds < 1 us */
 	while (b < CTX_STORE_LAT_BUCKETS - 1 && us >= (UINT64_C(1) << b))
@@ -108,6 +114,17 @@ static void latency_record(ctx_store_t *cs, uint64_t start_us)
 	atomic_fetch_add_explicit(&cs->latency_buckets[b], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&cs->latency_count, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&cs->latency_sum_us, us, memory_order_relaxed);
+	return us;
+}
+
+/* One audit line (ctx_store_config.audit). result: "hit", "miss", "ok",
+ * "conflict", or the error's name. */
+static void audit(const char *op, const char *key, wb_err_t err, const char *ok_result, uint64_t us, size_t batch)
+{
+	const char *result = err == WB_OK ? ok_result : err == WB_ERR_CONFLICT ? "conflict" : wb_err_name(err);
+
+	log_at(LOG_INFO, "context audit", LOG_STR("op", op), LOG_PHONE("phone", key), LOG_STR("result", result),
+	       LOG_UINT("latency_us", us), LOG_UINT("batch", batch));
 }
 
 static void count(atomic_uint_fast64_t *c, uint64_t n)
@@ -325,6 +342,7 @@ wb_err_t ctx_store_open(const struct ctx_store_config *cfg, ctx_store_t **out, c
 		return WB_ERR_NOMEM;
 	}
 	cs->default_ttl_ms = c.default_ttl_ms;
+	cs->audit = c.audit;
 	switch (c.backend) {
 	case CTX_BACKEND_MEMORY:
 		cs->ops = &ctx_memory_ops;
@@ -372,7 +390,7 @@ const char *ctx_store_backend_name(const ctx_store_t *cs)
 
 wb_err_t ctx_store_get_many(ctx_store_t *cs, struct ctx_get_item *items, size_t n)
 {
-	uint64_t start = latency_start(cs), hits = 0, misses = 0, errors = 0;
+	uint64_t start = latency_start(cs), hits = 0, misses = 0, errors = 0, us;
 	size_t i, valid = 0;
 	wb_err_t first = WB_OK;
 
@@ -412,7 +430,9 @@ wb_err_t ctx_store_get_many(ctx_store_t *cs, struct ctx_get_item *items, size_t 
 	count(&cs->hits, hits);
 	count(&cs->misses, misses);
 	count(&cs->errors, errors);
-	latency_record(cs, start);
+	us = latency_record(cs, start);
+	for (i = 0; cs->audit && i < n; i++)
+		audit("get", items[i].key, items[i].err, items[i].value.found ? "hit" : "miss", us, n);
 	return first;
 }
 
@@ -437,7 +457,7 @@ struct put_swap {
 
 wb_err_t ctx_store_put_many(ctx_store_t *cs, struct ctx_put_item *items, size_t n)
 {
-	uint64_t start = latency_start(cs), puts = 0, conflicts = 0, errors = 0;
+	uint64_t start = latency_start(cs), puts = 0, conflicts = 0, errors = 0, us;
 	struct put_swap *swaps = NULL; /* n entries, only when some item needs it */
 	size_t i, valid = 0;
 	wb_err_t first = WB_OK;
@@ -519,7 +539,9 @@ wb_err_t ctx_store_put_many(ctx_store_t *cs, struct ctx_put_item *items, size_t 
 	count(&cs->puts, puts);
 	count(&cs->conflicts, conflicts);
 	count(&cs->errors, errors);
-	latency_record(cs, start);
+	us = latency_record(cs, start);
+	for (i = 0; cs->audit && i < n; i++)
+		audit("put", items[i].key, items[i].err, "ok", us, n);
 	return first;
 }
 
@@ -635,7 +657,7 @@ wb_err_t ctx_store_update(ctx_store_t *cs, const char *key, const char *fields_j
 
 wb_err_t ctx_store_del(ctx_store_t *cs, const char *key)
 {
-	uint64_t start = latency_start(cs);
+	uint64_t start = latency_start(cs), us;
 	wb_err_t err;
 
 	if (!key_is_valid(key))
@@ -649,7 +671,9 @@ wb_err_t ctx_store_del(ctx_store_t *cs, const char *key)
 		count(&cs->errors, 1);
 		log_item_error("delete", key, err);
 	}
-	latency_record(cs, start);
+	us = latency_record(cs, start);
+	if (cs->audit)
+		audit("del", key, err, "ok", us, 1);
 	return err;
 }
 

@@ -77,6 +77,12 @@ struct ctx_memory_opts {
 struct ctx_store_config {
 	enum ctx_backend backend;
 	uint32_t default_ttl_ms;   /* 0: CTX_STORE_DEFAULT_TTL_MS */
+	/* Audit: every key read, written or deleted through this store logs one
+	 * line at info level, {"msg":"context audit","op":"get"|"put"|"del",
+	 * "phone":<masked>,"result":"hit"|"miss"|"ok"|"conflict"|"not_found"|
+	 * <error name>,"latency_us":N,"batch":N} (a batch's keys share its call's
+	 * latency), so access can be reviewed without exposing numbers. */
+	bool audit;
 	struct ctx_memory_opts memory;
 	struct ctx_redis_opts redis;
 };

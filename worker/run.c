@@ -47,6 +47,7 @@ int run_parts_new(const struct wb_config *cfg, bool wait_for_store, struct run_p
 		struct ctx_store_config mc = {
 			.backend = CTX_BACKEND_MEMORY,
 			.default_ttl_ms = cfg->store.default_ttl_ms,
+			.audit = cfg->store.audit,
 			.memory = {.max_entries = cfg->context_max_entries, .max_bytes = cfg->context_max_bytes},
 		};
 

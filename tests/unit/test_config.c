@@ -801,6 +801,27 @@ Test(config, tls_verify_is_a_strict_boolean)
 	expect_load_error(ENV("REDIS_TLS_VERIFY=2"), 0, NULL, "REDIS_TLS_VERIFY", NULL);
 }
 
+Test(config, audit_log_is_off_by_default_and_reaches_the_store_config)
+{
+	struct wb_config cfg;
+
+	load_ok(&cfg, NO_ENV, 0, NULL);
+	cr_assert_not(cfg.audit_log);
+	cr_assert_not(cfg.store.audit);
+	config_fini(&cfg);
+	load_ok(&cfg, ENV("AUDIT_LOG=true"), 0, NULL);
+	cr_assert(cfg.audit_log && cfg.store.audit);
+	config_fini(&cfg);
+	load_ok(&cfg, ENV("AUDIT_LOG=true"), 2, ARGV("--audit-log", "no"));
+	cr_assert_not(cfg.store.audit, "the flag overrides the variable");
+	config_fini(&cfg);
+	load_ok(&cfg, ENV("AUDIT_LOG=1", "REDIS_URL=redis://127.0.0.1:6379/0"), 0, NULL);
+	cr_assert(cfg.store.audit, "Redis store audited too");
+	config_fini(&cfg);
+	expect_load_error(ENV("AUDIT_LOG=loud"), 0, NULL, "AUDIT_LOG",
+			  "must be true, false, yes, no, 1 or 0 (got \"loud\")");
+}
+
 Test(config, ca_file_must_exist_and_be_a_file)
 {
 	char path[] = "/tmp/test_config_ca_XXXXXX";
@@ -1396,6 +1417,7 @@ Test(config, usage_lists_every_flag_and_variable)
 		"--max-in-flight-per-partition", "default: 10000\n", "1..1048576",
 		"EVENT_MAX_ATTEMPTS", "--event-max-attempts", "default: 5\n", "1..100",
 		"STORE_FALLBACK", "--store-fallback", "none or memory", "default: none\n",
+		"AUDIT_LOG", "--audit-log",
 	};
 	char *text = NULL;
 	size_t len = 0, i;
