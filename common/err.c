@@ -1,8 +1,12 @@
 /*
- * err.c - names and texts of wb_err_t, generated from WB_ERR_MAP.
- * Owns nothing; all functions are pure and thread-safe.
+ * err.c - names and texts of wb_err_t, generated from WB_ERR_MAP, and
+ * wb_errstr(), the one writer of the optional errstr buffers.
+ * Owns nothing; all functions are thread-safe.
  */
 #include "err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
 
 static const struct {
 	const char *name;
@@ -33,4 +37,15 @@ bool wb_err_is_retriable(wb_err_t err)
 	if ((unsigned)err >= WB_ERR__COUNT)
 		return false;
 	return wb_err_table[err].retriable;
+}
+
+void wb_errstr(char *errstr, size_t errstr_size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!errstr || !errstr_size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(errstr, errstr_size, fmt, ap);
+	va_end(ap);
 }

@@ -10,6 +10,7 @@
 #define WB_ERR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /*      code               name                text                                     retriable */
 #define WB_ERR_MAP(X)                                                                                \
@@ -44,5 +45,11 @@ const char *wb_err_name(wb_err_t err);
 
 /* true when trying the same operation again later may succeed. */
 bool wb_err_is_retriable(wb_err_t err);
+
+/* Writes the printf-style message to errstr (errstr_size bytes, always
+ * NUL-terminated, cut if longer), the optional errstr of the project's
+ * constructors; does nothing when errstr is NULL or errstr_size is 0.
+ * Never pass a secret or a full phone number. Any thread. */
+__attribute__((format(printf, 3, 4))) void wb_errstr(char *errstr, size_t errstr_size, const char *fmt, ...);
 
 #endif /* WB_ERR_H */

@@ -6,7 +6,8 @@ set -eu
 
 PKGS="build-essential cmake pkg-config git ca-certificates openssl
 librdkafka-dev libhiredis-dev libjson-c-dev libssl-dev libcriterion-dev
-redis-server redis-tools valgrind clang libclang-rt-14-dev"
+redis-server redis-tools valgrind clang libclang-rt-14-dev
+libmicrohttpd-dev prometheus"
 
 missing=""
 for p in $PKGS; do
