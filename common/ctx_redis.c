@@ -910,14 +910,11 @@ out_all:
 	return cr_first_err(NULL, items, n);
 }
 
-static wb_err_t cr_del(void *be, const char *key)
+/* One command in a round trip of its own: *reply (free with
+ * freeReplyObject) on WB_OK, else the transport error. */
+static wb_err_t cr_command(struct ctx_redis *cr, int argc, const char **argv, const size_t *argl, redisReply **reply)
 {
-	struct ctx_redis *cr = be;
-	char k[CR_MAX_KEY_BYTES + 1];
-	const char *argv[2] = {"DEL", k};
-	size_t argl[2] = {3, cr_key(k, key)};
 	struct cr_slot *s;
-	redisReply *r;
 	wb_err_t err;
 
 	s = cr_begin(cr, &err);
@@ -926,22 +923,63 @@ static wb_err_t cr_del(void *be, const char *key)
 	err = cr_reserve(s, 1);
 	redis_cmdbuf_reset(&s->cmds);
 	if (err == WB_OK)
-		err = redis_cmdbuf_append(&s->cmds, 2, argv, argl);
+		err = redis_cmdbuf_append(&s->cmds, argc, argv, argl);
 	if (err == WB_OK)
 		err = cr_round_trip(cr, s, 1);
 	if (err == WB_OK) {
-		r = s->replies[0];
-		if (r->type == REDIS_REPLY_INTEGER)
-			err = r->integer > 0 ? WB_OK : WB_ERR_NOT_FOUND;
-		else if (r->type == REDIS_REPLY_ERROR) {
-			cr_log_server_error("del", key, r);
-			err = cr_map_server_error(r);
-		} else
-			err = WB_ERR_PROTOCOL;
-		freeReplyObject(r);
+		*reply = s->replies[0];
 		s->replies[0] = NULL;
 	}
 	cr_release(cr, s);
+	return err;
+}
+
+static wb_err_t cr_del(void *be, const char *key)
+{
+	struct ctx_redis *cr = be;
+	char k[CR_MAX_KEY_BYTES + 1];
+	const char *argv[2] = {"DEL", k};
+	size_t argl[2] = {3, cr_key(k, key)};
+	redisReply *r;
+	wb_err_t err = cr_command(cr, 2, argv, argl, &r);
+
+	if (err != WB_OK)
+		return err;
+	if (r->type == REDIS_REPLY_INTEGER)
+		err = r->integer > 0 ? WB_OK : WB_ERR_NOT_FOUND;
+	else if (r->type == REDIS_REPLY_ERROR) {
+		cr_log_server_error("del", key, r);
+		err = cr_map_server_error(r);
+	} else
+		err = WB_ERR_PROTOCOL;
+	freeReplyObject(r);
+	return err;
+}
+
+/* INFO memory: its used_memory line. */
+static wb_err_t cr_server_memory(void *be, uint64_t *bytes)
+{
+	const char *argv[2] = {"INFO", "memory"}, *line;
+	size_t argl[2] = {4, 6};
+	redisReply *r;
+	char *end;
+	wb_err_t err = cr_command(be, 2, argv, argl, &r);
+
+	if (err != WB_OK)
+		return err;
+	err = WB_ERR_PROTOCOL;
+	if ((r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) && r->str &&
+	    (line = strstr(r->str, "\nused_memory:")) != NULL) {
+		unsigned long long v = strtoull(line + 13, &end, 10);
+
+		if (end != line + 13) {
+			*bytes = v;
+			err = WB_OK;
+		}
+	} else if (r->type == REDIS_REPLY_ERROR) {
+		err = cr_map_server_error(r);
+	}
+	freeReplyObject(r);
 	return err;
 }
 
@@ -1157,5 +1195,6 @@ const struct ctx_backend_ops ctx_redis_ops = {
 	.put_many = cr_put_many,
 	.del = cr_del,
 	.stats = cr_stats,
+	.server_memory = cr_server_memory,
 	.destroy = cr_destroy,
 };

@@ -677,6 +677,13 @@ wb_err_t ctx_store_del(ctx_store_t *cs, const char *key)
 	return err;
 }
 
+wb_err_t ctx_store_server_memory(ctx_store_t *cs, uint64_t *bytes)
+{
+	if (!cs->ops->server_memory)
+		return WB_ERR_NOT_FOUND;
+	return cs->ops->server_memory(cs->be, bytes);
+}
+
 static uint64_t load(atomic_uint_fast64_t *c)
 {
 	return atomic_load_explicit(c, memory_order_relaxed);

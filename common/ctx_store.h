@@ -220,6 +220,13 @@ wb_err_t ctx_store_del(ctx_store_t *cs, const char *key);
 wb_err_t ctx_store_get_many(ctx_store_t *cs, struct ctx_get_item *items, size_t n);
 wb_err_t ctx_store_put_many(ctx_store_t *cs, struct ctx_put_item *items, size_t n);
 
+/* The store server's own memory use in bytes (Redis: used_memory from INFO
+ * memory), for the operators' dashboards: one round trip, so call it from a
+ * background thread, not per event. WB_ERR_NOT_FOUND for the memory
+ * backend (it has no server; see ctx_store_stats' bytes), or a transport
+ * error. */
+wb_err_t ctx_store_server_memory(ctx_store_t *cs, uint64_t *bytes);
+
 /* Fills *out with a snapshot of the counters. Cannot fail. */
 void ctx_store_stats(ctx_store_t *cs, struct ctx_store_stats *out);
 

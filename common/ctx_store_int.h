@@ -32,6 +32,9 @@ struct ctx_backend_ops {
 	/* Adds the backend-only fields of *out (entries, bytes, evictions,
 	 * round_trips, reconnects, corrupt); leaves the others alone. */
 	void (*stats)(void *be, struct ctx_store_stats *out);
+	/* The server's own memory use in bytes (Redis: INFO memory,
+	 * used_memory); NULL for a backend without a server. */
+	wb_err_t (*server_memory)(void *be, uint64_t *bytes);
 	void (*destroy)(void *be);
 };
 

@@ -963,3 +963,49 @@ Test(ctx_redis, concurrent_cas_increments_over_a_small_pool_lose_no_update)
 	ctx_value_fini(&v);
 	cr_assert_eq(stats().reconnects, 2, "the pool never needed a reconnect");
 }
+
+/* ---- server memory (for /metrics) ------------------------------------------ */
+
+Test(ctx_redis, server_memory_is_what_info_memory_says_and_grows_with_data)
+{
+	struct ctx_store_config cfg;
+	uint64_t before = 0, after = 0, info;
+	char *out, *line, big[4096];
+	int i;
+
+	start_server(REDIS_SERVER_PASSWORD);
+	cfg = config_for(REDIS_SERVER_PASSWORD);
+	open_store(&cfg);
+	cr_assert_eq(ctx_store_server_memory(cs, &before), WB_OK);
+	out = redis_server_cli(rs, "INFO", "memory", NULL);
+	cr_assert_not_null(out);
+	line = strstr(out, "used_memory:");
+	cr_assert_not_null(line);
+	info = strtoull(line + 12, NULL, 10);
+	free(out);
+	/* the same figure, give or take what the client connections use */
+	cr_assert(before > 100000 && info > before / 2 && info < before * 2, "store %llu, INFO %llu",
+		  (unsigned long long)before, (unsigned long long)info);
+	memset(big, 'x', sizeof big);
+	memcpy(big, "{\"pad\":\"", 8);
+	memcpy(big + sizeof big - 3, "\"}", 3);
+	for (i = 0; i < 200; i++) {
+		char key[32];
+
+		snprintf(key, sizeof key, "+5730000%05d", i);
+		cr_assert_eq(ctx_store_put(cs, key, big, strlen(big), CTX_VERSION_ANY, 0, NULL), WB_OK);
+	}
+	cr_assert_eq(ctx_store_server_memory(cs, &after), WB_OK);
+	cr_assert(after > before + 200 * 4000, "200 x 4 KB stored, used_memory %llu -> %llu",
+		  (unsigned long long)before, (unsigned long long)after);
+}
+
+Test(ctx_redis, server_memory_of_the_memory_backend_is_not_found)
+{
+	struct ctx_store_config cfg = {.backend = CTX_BACKEND_MEMORY};
+	uint64_t b = 7;
+
+	open_store(&cfg);
+	cr_assert_eq(ctx_store_server_memory(cs, &b), WB_ERR_NOT_FOUND);
+	cr_assert_eq(b, 7);
+}
