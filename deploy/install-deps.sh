@@ -16,6 +16,17 @@ for p in $PKGS; do
 	fi
 done
 
+# node and npm (the deployment files' validation, tests/deploy): Debian's
+# nodejs and npm, unless a node with npm is already on the PATH (for example
+# a NodeSource build, which bundles npm and conflicts with Debian's npm).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	for p in nodejs npm; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+			missing="$missing $p"
+		fi
+	done
+fi
+
 if [ -z "$missing" ]; then
 	echo "install-deps: all packages present"
 	exit 0

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The whole test suite, from a fresh Debian 12 machine: installs what is
 # missing, builds with warnings as errors, then runs every test
-#   1. plain (RelWithDebInfo),
+#   1. plain (RelWithDebInfo), then the deployment files validated against
+#      their schemas, linted and cross-checked (tests/deploy),
 #   2. under AddressSanitizer + UndefinedBehaviorSanitizer,
 #   3. under ThreadSanitizer: the stress programs (tests/stress), which drive
 #      every threaded path, the whole Kafka worker included; criterion 2.4.1
@@ -34,6 +35,9 @@ build() { # dir, extra cmake args...
 stage "build and test (RelWithDebInfo, -Werror)"
 build build
 ctest --test-dir build --output-on-failure
+
+stage "deployment files (Kubernetes, compose, Dockerfile, dashboard: schemas, lint, consistency)"
+sh tests/deploy/run.sh
 [ "${1:-}" = quick ] && exit 0
 
 stage "AddressSanitizer + UndefinedBehaviorSanitizer"
