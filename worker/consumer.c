@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "event.h"
 #include "job.h"
+#include "json.h"
 #include "kafka.h"
 #include "lanes.h"
 #include "log.h"
@@ -31,6 +32,10 @@ struct cpart {
 	bool dirty;                /* stored moved since the last commit sent */
 	struct job *bl_head;       /* fetched, not yet queued (untracked) */
 	struct job *bl_tail;
+	/* Copies of the fields above for other threads (consumer_partitions),
+	 * written by the consumer thread only (publish()). */
+	atomic_bool pub_assigned, pub_paused;
+	_Atomic int64_t pub_stored;
 };
 
 struct consumer {
@@ -53,11 +58,32 @@ struct consumer {
 	struct job_counters jc;
 	atomic_uint_fast64_t consumed, rebalances, lost, redone, pauses, commits;
 	atomic_uint assigned, paused;
+	/* For the health checks and /metrics (written here, read anywhere). */
+	_Atomic int64_t poll_at_ms;         /* monotonic ms of the last poll loop turn */
+	atomic_bool steady;                 /* librdkafka's group join state is "steady" */
+	_Atomic int64_t unsteady_since_ms;  /* monotonic ms it stopped being steady; 0: steady */
+	atomic_bool stats_seen;             /* a statistics report arrived */
+	/* events decoded, by provider and kind (consumer thread increments) */
+	atomic_uint_fast64_t by_kind[CONSUMER_PROVIDERS][CONSUMER_KINDS];
+	struct json_doc stats_doc;          /* statistics parsing (consumer thread) */
 };
+
+_Static_assert(CONSUMER_PROVIDERS == WA_PROVIDER_META + 1, "providers");
+_Static_assert(CONSUMER_KINDS == WA_KIND_UNSUPPORTED + 1, "kinds");
 
 #define INC(c, field) atomic_fetch_add_explicit(&(c)->field, 1, memory_order_relaxed)
 
 static bool our_partition(consumer_t *c, const rd_kafka_topic_partition_t *tp);
+
+/* Publishes partition p's state for other threads (consumer_partitions). */
+static void publish(consumer_t *c, int32_t p)
+{
+	struct cpart *cp = &c->parts[p];
+
+	atomic_store_explicit(&cp->pub_assigned, cp->assigned, memory_order_relaxed);
+	atomic_store_explicit(&cp->pub_paused, cp->paused, memory_order_relaxed);
+	atomic_store_explicit(&cp->pub_stored, cp->stored, memory_order_relaxed);
+}
 
 /* --- flow control ------------------------------------------------------ */
 
@@ -279,6 +305,7 @@ static void service(consumer_t *c)
 			cp->stored = next;
 			cp->dirty = true;
 		}
+		publish(c, p);
 	}
 	if (store) {
 		rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, store);
@@ -321,6 +348,7 @@ static void on_assign(consumer_t *c, rd_kafka_topic_partition_list_t *parts)
 		cp->paused = false;
 		cp->stored = -1;
 		cp->dirty = false;
+		publish(c, p);
 		if (p + 1 > c->hi)
 			c->hi = p + 1;
 		atomic_fetch_add_explicit(&c->assigned, 1, memory_order_relaxed);
@@ -427,6 +455,7 @@ static void on_revoke(consumer_t *c, rd_kafka_topic_partition_list_t *parts)
 			atomic_fetch_sub_explicit(&c->paused, 1, memory_order_relaxed);
 		cp->assigned = false;
 		cp->paused = false;
+		publish(c, p);
 		atomic_fetch_sub_explicit(&c->assigned, 1, memory_order_relaxed);
 	}
 	if ((e = rd_kafka_incremental_unassign(c->rk, parts))) {
@@ -447,6 +476,35 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 		on_assign(c, parts);
 	else
 		on_revoke(c, parts);
+}
+
+/*
+ * librdkafka's statistics (statistics.interval.ms, consumer thread): only
+ * the group's join state is read, for /healthz ("not stuck in a
+ * rebalance"); lag comes from the brokers themselves (telemetry.c).
+ */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	static const struct json_limits lim = {.max_bytes = 16u << 20, .max_depth = 16, .max_tokens = 1u << 20};
+	consumer_t *c = opaque;
+	uint32_t cgrp, js;
+	bool steady;
+
+	(void)rk;
+	if (json_parse(&c->stats_doc, json, len, &lim) != JSON_OK ||
+	    !(cgrp = json_get_type(&c->stats_doc, 0, "cgrp", JSON_OBJECT)) ||
+	    !(js = json_get_type(&c->stats_doc, cgrp, "join_state", JSON_STRING)))
+		return 0;
+	steady = json_str_eq(&c->stats_doc, js, "steady", 6);
+	if (!steady && atomic_load_explicit(&c->steady, memory_order_relaxed))
+		atomic_store_explicit(&c->unsteady_since_ms, clock_mono_ms(), memory_order_relaxed);
+	else if (!steady && !atomic_load_explicit(&c->unsteady_since_ms, memory_order_relaxed))
+		atomic_store_explicit(&c->unsteady_since_ms, clock_mono_ms(), memory_order_relaxed);
+	if (steady)
+		atomic_store_explicit(&c->unsteady_since_ms, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->steady, steady, memory_order_relaxed);
+	atomic_store_explicit(&c->stats_seen, true, memory_order_relaxed);
+	return 0; /* librdkafka frees json */
 }
 
 /* --- the loop --------------------------------------------------------- */
@@ -484,10 +542,17 @@ static void handle(consumer_t *c, rd_kafka_message_t *m)
 	 * apply the copy in batches (a record that does not decode is left to
 	 * the home lane's pipeline, which dead-letters it). */
 	payload = m->payload ? m->payload : "";
-	if (event_decode(c->dec, payload, m->len, &evs, &n, NULL, 0) == EVENT_OK)
+	if (event_decode(c->dec, payload, m->len, &evs, &n, NULL, 0) == EVENT_OK) {
+		size_t i;
+
 		extra = event_copy_size(evs, n, payload, m->len);
-	else
+		for (i = 0; i < n; i++)
+			if ((unsigned)evs[i].provider < CONSUMER_PROVIDERS && (unsigned)evs[i].kind < CONSUMER_KINDS)
+				atomic_fetch_add_explicit(&c->by_kind[evs[i].provider][evs[i].kind], 1,
+							  memory_order_relaxed);
+	} else {
 		evs = NULL;
+	}
 	if (!(j = job_new(m, 0, c->offs, &c->jc, extra))) {
 		/* Skipping the record would let its offset be committed past:
 		 * stop instead, and let a restart fetch it again. */
@@ -523,6 +588,7 @@ int consumer_run(consumer_t *c)
 			since++;
 		}
 		now = clock_mono_ms();
+		atomic_store_explicit(&c->poll_at_ms, now, memory_order_relaxed);
 		if (!m || since >= SERVICE_EVERY_MSGS || now - last >= SERVICE_EVERY_MS) {
 			service(c);
 			last = now;
@@ -584,7 +650,11 @@ consumer_t *consumer_new(const struct wb_config *cfg, const flow_t *flow, ctx_st
 	}
 	c->cfg = cfg;
 	c->nlanes = (uint32_t)cfg->worker_threads;
-	if (!(c->parts = calloc(CONSUMER_MAX_PARTITIONS, sizeof(*c->parts))) || !(c->dec = event_decoder_new())) {
+	json_doc_init(&c->stats_doc);
+	atomic_store(&c->poll_at_ms, clock_mono_ms());
+	atomic_store(&c->unsteady_since_ms, clock_mono_ms());
+	if (!(c->parts = calloc(CONSUMER_MAX_PARTITIONS, sizeof(*c->parts))) || !(c->dec = event_decoder_new()) ||
+	    !(c->jc.done_ts = calloc(CONSUMER_MAX_PARTITIONS, sizeof(*c->jc.done_ts)))) {
 		snprintf(errstr, errstr_size, "out of memory");
 		goto fail;
 	}
@@ -603,6 +673,7 @@ consumer_t *consumer_new(const struct wb_config *cfg, const flow_t *flow, ctx_st
 	rd_kafka_conf_set_opaque(conf, c);
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
 	rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
+	rd_kafka_conf_set_stats_cb(conf, stats_cb);
 	if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why)))) {
 		rd_kafka_conf_destroy(conf);
 		snprintf(errstr, errstr_size, "cannot create the Kafka consumer: %s", why);
@@ -654,6 +725,8 @@ void consumer_destroy(consumer_t *c)
 		rd_kafka_destroy(c->rk);
 	offsets_destroy(c->offs);
 	event_decoder_destroy(c->dec);
+	json_doc_fini(&c->stats_doc);
+	free(c->jc.done_ts);
 	free(c->parts);
 	free(c);
 }
@@ -674,4 +747,58 @@ void consumer_get_stats(consumer_t *c, struct consumer_stats *out, struct lanes_
 	out->commits = atomic_load_explicit(&c->commits, memory_order_relaxed);
 	out->assigned = atomic_load_explicit(&c->assigned, memory_order_relaxed);
 	out->paused = atomic_load_explicit(&c->paused, memory_order_relaxed);
+}
+
+rd_kafka_t *consumer_kafka(consumer_t *c)
+{
+	return c->rk;
+}
+
+size_t consumer_partitions(consumer_t *c, struct consumer_partition *out, size_t cap)
+{
+	size_t n = 0;
+	int32_t p;
+
+	for (p = 0; p < CONSUMER_MAX_PARTITIONS && n < cap; p++) {
+		struct cpart *cp = &c->parts[p];
+
+		if (!atomic_load_explicit(&cp->pub_assigned, memory_order_relaxed))
+			continue;
+		out[n].partition = p;
+		out[n].paused = atomic_load_explicit(&cp->pub_paused, memory_order_relaxed);
+		out[n].stored = atomic_load_explicit(&cp->pub_stored, memory_order_relaxed);
+		out[n].in_flight = offsets_in_flight(c->offs, p);
+		out[n].done_ts_ms = atomic_load_explicit(&c->jc.done_ts[p], memory_order_relaxed);
+		n++;
+	}
+	return n;
+}
+
+void consumer_health(consumer_t *c, struct consumer_health *out)
+{
+	int64_t now = clock_mono_ms(), since = atomic_load_explicit(&c->unsteady_since_ms, memory_order_relaxed);
+
+	out->poll_age_ms = now - atomic_load_explicit(&c->poll_at_ms, memory_order_relaxed);
+	out->stats_seen = atomic_load_explicit(&c->stats_seen, memory_order_relaxed);
+	out->steady = atomic_load_explicit(&c->steady, memory_order_relaxed);
+	out->unsteady_ms = out->steady || !since ? 0 : now - since;
+	out->lanes_stalled = lanes_stalled(c->lanes, now, CONSUMER_LANE_STALL_MS);
+	out->shutting_down = atomic_load_explicit(&c->stop, memory_order_relaxed);
+}
+
+uint64_t consumer_events(consumer_t *c, unsigned provider, unsigned kind)
+{
+	if (provider >= CONSUMER_PROVIDERS || kind >= CONSUMER_KINDS)
+		return 0;
+	return atomic_load_explicit(&c->by_kind[provider][kind], memory_order_relaxed);
+}
+
+lanes_t *consumer_lanes(consumer_t *c)
+{
+	return c->lanes;
+}
+
+producer_t *consumer_producer(consumer_t *c)
+{
+	return c->prod;
 }

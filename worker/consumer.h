@@ -32,6 +32,9 @@
 #ifndef WB_CONSUMER_H
 #define WB_CONSUMER_H
 
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -87,5 +90,49 @@ void consumer_destroy(consumer_t *c);
  * lanes' counters (events, replies, dead letters, key mismatches ...). */
 struct lanes_stats;
 void consumer_get_stats(consumer_t *c, struct consumer_stats *out, struct lanes_stats *lanes);
+
+/* --- for telemetry (any thread; each field read atomically, not the set) --- */
+
+/* The consumer's rd_kafka_t, borrowed, for thread-safe queries of the
+ * brokers (committed offsets, watermarks); never poll it. */
+rd_kafka_t *consumer_kafka(consumer_t *c);
+
+/* The lanes and the producer, borrowed, for their counters; the producer is
+ * NULL once consumer_finish ran. */
+typedef struct lanes lanes_t;
+typedef struct producer producer_t;
+lanes_t *consumer_lanes(consumer_t *c);
+producer_t *consumer_producer(consumer_t *c);
+
+/* One assigned partition as the consumer thread last published it. */
+struct consumer_partition {
+	int32_t partition;
+	bool paused;
+	int64_t stored;     /* next offset to commit (the done prefix); -1: none yet */
+	size_t in_flight;   /* records fetched and not yet released by a commit point */
+	int64_t done_ts_ms; /* record timestamp (Unix ms) of the newest record done; 0: none */
+};
+
+/* Fills out[0..cap) with the assigned partitions in order; returns how many. */
+size_t consumer_partitions(consumer_t *c, struct consumer_partition *out, size_t cap);
+
+/* A lane with queued records that has not moved for this long is stalled. */
+#define CONSUMER_LANE_STALL_MS 60000
+
+struct consumer_health {
+	int64_t poll_age_ms;    /* since the poll loop last turned */
+	bool stats_seen;        /* librdkafka reported statistics at least once */
+	bool steady;            /* the group join state is "steady" (joined, assigned) */
+	int64_t unsteady_ms;    /* how long it has not been steady (0 when steady) */
+	uint32_t lanes_stalled; /* lanes with work and no progress for CONSUMER_LANE_STALL_MS */
+	bool shutting_down;     /* consumer_stop was called */
+};
+void consumer_health(consumer_t *c, struct consumer_health *out);
+
+/* Events decoded by the consumer, by provider (enum wa_provider) and kind
+ * (enum wa_kind); 0 out of range. */
+#define CONSUMER_PROVIDERS 3
+#define CONSUMER_KINDS 9
+uint64_t consumer_events(consumer_t *c, unsigned provider, unsigned kind);
 
 #endif /* WB_CONSUMER_H */

@@ -52,14 +52,28 @@ void job_discard(struct job *j)
 	free(j);
 }
 
+/* *at = max(*at, ts): lanes and the report thread finish records of one
+ * partition concurrently. */
+static void note_done_ts(_Atomic int64_t *at, int64_t ts)
+{
+	int64_t cur = atomic_load_explicit(at, memory_order_relaxed);
+
+	while (ts > cur && !atomic_compare_exchange_weak_explicit(at, &cur, ts, memory_order_relaxed,
+								   memory_order_relaxed))
+		;
+}
+
 void job_unref(struct job *j)
 {
 	if (atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	if (atomic_load_explicit(&j->failed, memory_order_relaxed))
 		atomic_fetch_add_explicit(&j->counters->failed, 1, memory_order_relaxed);
-	else if (offsets_done(j->offsets, j->partition, j->offset, j->epoch))
+	else if (offsets_done(j->offsets, j->partition, j->offset, j->epoch)) {
 		atomic_fetch_add_explicit(&j->counters->done, 1, memory_order_relaxed);
+		if (j->counters->done_ts)
+			note_done_ts(&j->counters->done_ts[j->partition], rd_kafka_message_timestamp(j->msg, NULL));
+	}
 	else
 		atomic_fetch_add_explicit(&j->counters->abandoned, 1, memory_order_relaxed);
 	job_discard(j);

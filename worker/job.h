@@ -31,6 +31,9 @@ struct job_counters {
 	atomic_uint_fast64_t done;      /* records fully done (offset marked done) */
 	atomic_uint_fast64_t abandoned; /* records whose assignment went away first */
 	atomic_uint_fast64_t failed;    /* records with an undelivered output */
+	/* [partition]: record timestamp (Unix ms) of the newest record done, for
+	 * the time lag in /metrics; NULL: not kept */
+	_Atomic int64_t *done_ts;
 };
 
 /* Up to 256 lanes (CONFIG_MAX_THREADS). */

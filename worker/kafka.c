@@ -61,6 +61,8 @@ rd_kafka_conf_t *kafka_conf_new(const struct wb_config *cfg, enum kafka_role rol
 		{"enable.auto.commit", "true"},
 		{"auto.commit.interval.ms", "1000"},
 		{"auto.offset.reset", "earliest"},
+		/* the group's join state for /healthz (consumer.c, stats_cb) */
+		{"statistics.interval.ms", "5000"},
 	};
 	const char *producer[][2] = {
 		{"enable.idempotence", "true"},

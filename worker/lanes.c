@@ -54,6 +54,7 @@ struct lane {
 	int64_t last_probe;    /* mono ms of the last probe during an outage */
 	struct ctx_value probe;
 	atomic_uint_fast64_t store_retries, poison, abandoned, hold_waits;
+	_Atomic int64_t alive_ms;       /* monotonic ms the lane last made a move (lanes_stalled) */
 	pthread_mutex_t st_mu;          /* guards st, copied after each batch */
 	struct pipeline_stats st;       /* p's and fallback_p's counters, summed */
 };
@@ -77,6 +78,12 @@ struct emit_ctx {
 	struct job *job;
 	uint32_t attempts;
 };
+
+/* The lane is moving (lanes_stalled): called at every batch and retry. */
+static void alive(struct lane *ln)
+{
+	atomic_store_explicit(&ln->alive_ms, clock_mono_ms(), memory_order_relaxed);
+}
 
 static uint64_t next_rand(uint64_t *s)
 {
@@ -168,6 +175,7 @@ static bool hold(struct lane *ln, struct job *job)
 			return false;
 		}
 		clock_sleep_ms(1);
+		alive(ln);
 	}
 	(void)job_hold(job, c);
 	return true;
@@ -213,6 +221,7 @@ static void run(struct lane *ln, struct job *job)
 	for (;;) {
 		pipeline_t *p = ln->p;
 
+		alive(ln);
 		if (ln->in_outage) {
 			int64_t now = clock_mono_ms();
 
@@ -364,6 +373,7 @@ static void *lane_main(void *arg)
 			ln->count--;
 		}
 		pthread_mutex_unlock(&ln->mu);
+		alive(ln);
 		for (i = 0; i < n; i++) {
 			struct job *job = batch[i];
 
@@ -424,6 +434,7 @@ lanes_t *lanes_new(const struct lanes_opts *o, char *errstr, size_t errstr_size)
 		pthread_cond_init(&ln->cv, NULL);
 		pthread_mutex_init(&ln->st_mu, NULL);
 		ctx_value_init(&ln->probe);
+		atomic_init(&ln->alive_ms, clock_mono_ms());
 		if (!(ln->ring = calloc(l->depth, sizeof(*ln->ring))) || !(ln->p = pipeline_new(o->flow, o->store, &po)))
 			goto nomem;
 		if (o->fallback && !(ln->fallback_p = pipeline_new(o->flow, o->fallback, &po)))
@@ -499,6 +510,21 @@ bool lanes_room(lanes_t *l, uint32_t lane)
 bool lanes_low(lanes_t *l, uint32_t lane)
 {
 	return atomic_load_explicit(&l->lane[lane].depth, memory_order_acquire) <= l->depth / 2;
+}
+
+uint32_t lanes_stalled(lanes_t *l, int64_t now_ms, int64_t limit_ms)
+{
+	uint32_t i, n = 0;
+
+	for (i = 0; i < l->n; i++) {
+		struct lane *ln = &l->lane[i];
+
+		/* an idle lane waits on its condition variable: not stalled */
+		if (atomic_load_explicit(&ln->depth, memory_order_relaxed) > 0 &&
+		    now_ms - atomic_load_explicit(&ln->alive_ms, memory_order_relaxed) > limit_ms)
+			n++;
+	}
+	return n;
 }
 
 size_t lanes_depth(lanes_t *l, uint32_t lane)

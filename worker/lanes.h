@@ -91,6 +91,12 @@ void lanes_push(lanes_t *l, struct job *job);
 
 void lanes_get_stats(lanes_t *l, struct lanes_stats *out);
 
+/* Lanes with queued records that have not moved (taken a batch, tried or
+ * retried a record) for more than limit_ms: a stuck thread, for /healthz.
+ * A lane riding out a store outage retries and so is not stalled. Any
+ * thread. */
+uint32_t lanes_stalled(lanes_t *l, int64_t now_ms, int64_t limit_ms);
+
 /* Depth of one lane's queue now. */
 size_t lanes_depth(lanes_t *l, uint32_t lane);
 

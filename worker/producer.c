@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "event.h"
 #include "kafka.h"
 #include "log.h"
 
@@ -23,7 +24,31 @@ struct producer {
 	bool thread_started;
 	atomic_bool stop;
 	atomic_uint_fast64_t replies, dlq, failed, queue_full;
+	/* Dead letters sent, by reason: the names a dead letter can carry
+	 * (event_err names, wb_err names, "retries_exhausted"), then "other",
+	 * so the label set stays bounded. Names immutable after producer_new. */
+	const char *reasons[PRODUCER_MAX_REASONS];
+	size_t nreasons;
+	atomic_uint_fast64_t by_reason[PRODUCER_MAX_REASONS];
 };
+
+static void add_reason(producer_t *p, const char *name)
+{
+	if (p->nreasons < PRODUCER_MAX_REASONS - 1)
+		p->reasons[p->nreasons++] = name;
+}
+
+static void count_reason(producer_t *p, const char *reason)
+{
+	size_t i;
+
+	for (i = 0; reason && i < p->nreasons - 1; i++)
+		if (strcmp(p->reasons[i], reason) == 0)
+			break;
+	if (!reason)
+		i = p->nreasons - 1;
+	atomic_fetch_add_explicit(&p->by_reason[i], 1, memory_order_relaxed);
+}
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -69,6 +94,12 @@ producer_t *producer_new(const struct wb_config *cfg, const char *brokers, char 
 	}
 	p->inbound_topic = cfg->inbound_topic;
 	p->group_id = cfg->group_id;
+	for (int e = 1; e < EVENT_ERR__COUNT; e++)
+		add_reason(p, event_err_name((event_err_t)e));
+	for (int e = 1; e < WB_ERR__COUNT; e++)
+		add_reason(p, wb_err_name((wb_err_t)e));
+	add_reason(p, "retries_exhausted");
+	p->reasons[p->nreasons++] = "other";
 	if (!(conf = kafka_conf_new(cfg, KAFKA_PRODUCER, brokers, errstr, errstr_size)))
 		goto fail;
 	rd_kafka_conf_set_opaque(conf, p);
@@ -150,8 +181,11 @@ wb_err_t producer_send(producer_t *p, const struct pipeline_output *o, struct jo
 						RD_KAFKA_V_VALUE((void *)o->value, o->len),
 						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(job),
 						RD_KAFKA_V_END);
-		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			if (o->out == PIPELINE_OUT_DLQ)
+				count_reason(p, o->reason);
 			return WB_OK; /* the headers now belong to librdkafka */
+		}
 		if (job)
 			job_unref(job);
 		if (hdrs)
@@ -179,4 +213,15 @@ void producer_get_stats(producer_t *p, struct producer_stats *out)
 	out->dlq = atomic_load_explicit(&p->dlq, memory_order_relaxed);
 	out->failed = atomic_load_explicit(&p->failed, memory_order_relaxed);
 	out->queue_full = atomic_load_explicit(&p->queue_full, memory_order_relaxed);
+}
+
+size_t producer_dlq_reasons(producer_t *p, const char **names, uint64_t *counts, size_t cap)
+{
+	size_t i;
+
+	for (i = 0; i < p->nreasons && i < cap; i++) {
+		names[i] = p->reasons[i];
+		counts[i] = atomic_load_explicit(&p->by_reason[i], memory_order_relaxed);
+	}
+	return i;
 }

@@ -55,4 +55,10 @@ int producer_outq_len(producer_t *p);
 
 void producer_get_stats(producer_t *p, struct producer_stats *out);
 
+/* Dead letters handed to librdkafka, by reason: fills names[i] (static
+ * strings) and counts[i] for up to cap reasons, the last being "other"
+ * (a reason outside the known set); returns how many. Any thread. */
+#define PRODUCER_MAX_REASONS 64
+size_t producer_dlq_reasons(producer_t *p, const char **names, uint64_t *counts, size_t cap);
+
 #endif /* WB_PRODUCER_H */

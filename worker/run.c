@@ -12,6 +12,7 @@
 #include "kafka.h"
 #include "lanes.h"
 #include "log.h"
+#include "telemetry.h"
 
 /* Waiting for the store at start: 250 ms doubling to 5 s. */
 #define STORE_WAIT_FIRST_MS 250
@@ -141,6 +142,7 @@ int run_main(int argc, char **argv, char **envp)
 	struct wb_config cfg;
 	struct run_parts parts;
 	consumer_t *c;
+	telemetry_t *tel;
 	char errstr[512] = "";
 	double t0;
 	int i, rc;
@@ -182,9 +184,22 @@ int run_main(int argc, char **argv, char **envp)
 		config_fini(&cfg);
 		return strstr(errstr, "Kafka property") ? 2 : 1;
 	}
+	{
+		struct telemetry_opts to = {&cfg, c, parts.store, parts.fallback, NULL};
+
+		if (!(tel = telemetry_new(&to, errstr, sizeof(errstr)))) {
+			fprintf(stderr, "wabot-worker run: HTTP_PORT %d: %s\n", cfg.http_port, errstr);
+			consumer_destroy(c);
+			run_parts_fini(&parts);
+			config_fini(&cfg);
+			return 1;
+		}
+	}
 	run_log_start(&cfg, &parts);
 	t0 = clock_mono_s();
 	rc = run_until_signal(c);
+	/* the endpoints answer (not ready) until the consumer has closed */
+	telemetry_destroy(tel);
 	consumer_finish(c);
 	run_log_stats(c, clock_mono_s() - t0);
 	consumer_destroy(c);

@@ -49,7 +49,7 @@ const METRICS = {
     'wabot_events_dead_lettered_total', 'wabot_events_duplicate_total', 'wabot_replies_produced_total',
     'wabot_replies_failed_total', 'wabot_context_hits_total', 'wabot_context_misses_total',
     'wabot_context_errors_total', 'wabot_rebalances_total'],
-  gauges: ['wabot_consumer_lag', 'wabot_consumer_lag_total', 'wabot_consumer_lag_uncommitted',
+  gauges: ['wabot_consumer_lag', 'wabot_consumer_total_lag', 'wabot_consumer_lag_uncommitted',
     'wabot_consumer_in_flight', 'wabot_consumer_lag_seconds', 'wabot_partitions_assigned',
     'wabot_partitions_paused', 'wabot_worker_queue_depth', 'wabot_redis_used_memory_bytes',
     'wabot_memory_store_entries', 'wabot_memory_store_bytes', 'wabot_up', 'wabot_build_info'],
@@ -59,13 +59,13 @@ const KNOWN_SERIES = new Set([...METRICS.counters, ...METRICS.gauges,
   ...METRICS.histograms.flatMap((h) => [`${h}_bucket`, `${h}_sum`, `${h}_count`])]);
 // The dashboard must show at least these (lag, throughput, latency, hit
 // rate, memory, dead letters, paused partitions, queue depth).
-const DASHBOARD_MUST_USE = ['wabot_consumer_lag_total', 'wabot_consumer_lag', 'wabot_consumer_lag_seconds',
+const DASHBOARD_MUST_USE = ['wabot_consumer_total_lag', 'wabot_consumer_lag', 'wabot_consumer_lag_seconds',
   'wabot_events_processed_total', 'wabot_replies_produced_total', 'wabot_store_latency_seconds_bucket',
   'wabot_context_hits_total', 'wabot_context_misses_total', 'wabot_redis_used_memory_bytes',
   'wabot_memory_store_bytes', 'wabot_events_dead_lettered_total', 'wabot_partitions_paused',
   'wabot_worker_queue_depth'];
 // The alerts the PrometheusRule must keep (by the metric they watch).
-const ALERTS_MUST_WATCH = ['wabot_consumer_lag_total', 'wabot_context_errors_total',
+const ALERTS_MUST_WATCH = ['wabot_consumer_total_lag', 'wabot_context_errors_total',
   'wabot_replies_failed_total', 'wabot_events_dead_lettered_total', 'wabot_up'];
 
 const MODELS = {
@@ -271,7 +271,7 @@ function checkCrossK8s(files, byKind, report) {
   const exprs = rule.spec.groups.flatMap((g) => g.rules.map((r) => String(r.expr)));
   for (const e of exprs) for (const m of wabotMetricsIn(e)) if (!KNOWN_SERIES.has(m)) problems.push(`prometheusrule: unknown metric ${m}`);
   for (const m of ALERTS_MUST_WATCH) if (!exprs.some((e) => wabotMetricsIn(e).includes(m))) problems.push(`prometheusrule: no alert on ${m}`);
-  if (!exprs.some((e) => /deriv\(/.test(e) && e.includes('wabot_consumer_lag_total'))) problems.push('prometheusrule: no alert on growing lag (deriv)');
+  if (!exprs.some((e) => /deriv\(/.test(e) && e.includes('wabot_consumer_total_lag'))) problems.push('prometheusrule: no alert on growing lag (deriv)');
   for (const g of rule.spec.groups) for (const r of g.rules) if (r.alert && !r.for) problems.push(`prometheusrule: alert ${r.alert} has no "for"`);
   const pt = promtool(['check', 'rules'], { 'rules.yml': YAML.stringify({ groups: rule.spec.groups }) });
   let note = 'grace > shutdown timeout, max replicas <= partitions, probes, ports, names consistent';
@@ -511,7 +511,7 @@ const SELF_TEST = [
   ['pdb misspelled maxUnavailable', edit('deploy/k8s/pdb.yaml', 'maxUnavailable: 1', 'maxUnavaliable: 1'), /unknown field .*maxUnavaliable/],
   ['servicemonitor endpoints as a map', edit('deploy/k8s/servicemonitor.yaml', '    - port: http', '      port: http'), /endpoints|YAML/],
   ['prometheusrule misspelled metric', edit('deploy/k8s/prometheusrule.yaml', 'rate(wabot_context_errors_total[5m])', 'rate(wabot_context_error_total[5m])'), /unknown metric wabot_context_error_total/],
-  ['prometheusrule broken PromQL', edit('deploy/k8s/prometheusrule.yaml', 'sum(wabot_consumer_lag_total) > 5000', 'sum(wabot_consumer_lag_total > 5000'), /promtool|parse/],
+  ['prometheusrule broken PromQL', edit('deploy/k8s/prometheusrule.yaml', 'sum(wabot_consumer_total_lag) > 5000', 'sum(wabot_consumer_total_lag > 5000'), /promtool|parse/],
   ['kustomization misses a manifest', edit('deploy/k8s/kustomization.yaml', '  - pdb.yaml\n', ''), /pdb\.yaml is not listed/],
   ['compose unknown service key (dependson)', edit('docker-compose.yml', '    depends_on:\n      topics:\n        condition: service_completed_successfully\n      redis:', '    dependson:\n      topics:\n        condition: service_completed_successfully\n      redis:'), /must NOT have additional properties \(dependson\)/],
   ['compose unknown top-level key (service:)', edit('docker-compose.yml', '\nservices:\n', '\nservices:\n  placeholder:\n    image: busybox\nservice:\n  x: 1\nx-unused:\n'), /additional properties \(service\)/],
