@@ -11,7 +11,10 @@
  * WORKER_THREADS lanes over a shared memory store, waits until every record
  * is done, stops it (the shutdown drain and commit), and checks that every
  * event got its reply and that the group committed the end of every
- * partition. Exit 0 when all holds.
+ * partition. Meanwhile a scraper thread reads /metrics, /healthz and
+ * /readyz (telemetry.c: the HTTP thread and the refresh thread reading the
+ * consumer's state as it changes), and the last scrape must count every
+ * record done. Exit 0 when all holds.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -19,8 +22,15 @@
 #include <string.h>
 #include <time.h>
 
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "config.h"
 #include "consumer.h"
+#include "http_client.h"
+#include "telemetry.h"
 #include "kafka_client.h"
 #include "kafka_mock.h"
 #include "lanes.h"
@@ -45,6 +55,44 @@ static void *run_thread(void *arg)
 	return (void *)(intptr_t)consumer_run(arg);
 }
 
+static atomic_bool scraping = true;
+static atomic_uint scrapes;
+
+/* Scrapes the three endpoints until told to stop. */
+static void *scrape_thread(void *arg)
+{
+	static const char *const paths[] = {"/metrics", "/healthz", "/readyz"};
+	int port = (int)(intptr_t)arg;
+	unsigned i = 0;
+
+	while (atomic_load(&scraping)) {
+		struct http_reply r;
+
+		struct timespec ts = {0, 2 * 1000000L};
+
+		if (http_client_get(port, "GET", paths[i++ % 3], 5000, &r) == 0 && r.status > 0)
+			atomic_fetch_add(&scrapes, 1);
+		http_reply_fini(&r);
+		nanosleep(&ts, NULL); /* a scraper, not a load test */
+	}
+	return NULL;
+}
+
+/* A loopback port free a moment ago, as text. */
+static void free_port(char *buf, size_t cap)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+		a.sin_port = htons(19191);
+	if (fd >= 0)
+		close(fd);
+	snprintf(buf, cap, "%d", ntohs(a.sin_port));
+}
+
 int main(void)
 {
 	const char *ev = getenv("STRESS_WORKER_EVENTS");
@@ -62,7 +110,12 @@ int main(void)
 	pthread_t t;
 	void *rc;
 	char errstr[512];
-	char *argv[] = {"--worker-threads", "3", "--log-level", "warn"};
+	char port[16];
+	char *argv[] = {"--worker-threads", "3", "--log-level", "warn", "--http-port", port};
+	struct telemetry_opts to;
+	telemetry_t *tel;
+	pthread_t scraper;
+	struct http_reply last;
 	double t0;
 	int i, failures = 0;
 	size_t committed_ok = 0;
@@ -88,14 +141,17 @@ int main(void)
 		fprintf(stderr, "stress_worker: produce: %s\n", errstr);
 		return 1;
 	}
-	if (config_load(&cfg, 4, argv, NULL, errstr, sizeof(errstr)) != WB_OK ||
+	free_port(port, sizeof(port));
+	if (config_load(&cfg, 6, argv, NULL, errstr, sizeof(errstr)) != WB_OK ||
 	    run_parts_new(&cfg, false, &parts, errstr, sizeof(errstr)) != 0) {
 		fprintf(stderr, "stress_worker: %s\n", errstr);
 		return 1;
 	}
 	log_set_level(cfg.log_level);
 	c = consumer_new(&cfg, parts.flow, parts.store, NULL, kafka_mock_bootstrap(km), errstr, sizeof(errstr));
-	if (!c || pthread_create(&t, NULL, run_thread, c) != 0) {
+	to = (struct telemetry_opts){&cfg, c, parts.store, NULL, "127.0.0.1"};
+	if (!c || !(tel = telemetry_new(&to, errstr, sizeof(errstr))) || pthread_create(&t, NULL, run_thread, c) != 0 ||
+	    pthread_create(&scraper, NULL, scrape_thread, (void *)(intptr_t)telemetry_port(tel)) != 0) {
 		fprintf(stderr, "stress_worker: %s\n", errstr);
 		return 1;
 	}
@@ -129,8 +185,20 @@ int main(void)
 			failures++;
 		}
 	}
+	atomic_store(&scraping, false);
+	pthread_join(scraper, NULL);
+	if (http_client_get(telemetry_port(tel), "GET", "/metrics", 5000, &last) != 0 || last.status != 200 ||
+	    !strstr(last.body, "\nwabot_records_done_total ") ||
+	    strtoull(strstr(last.body, "\nwabot_records_done_total ") + strlen("\nwabot_records_done_total "), NULL, 10) !=
+		    EVENTS) {
+		fprintf(stderr, "stress_worker: /metrics does not count %d records done (%u scrapes before)\n",
+			(int)EVENTS, atomic_load(&scrapes));
+		failures++;
+	}
+	http_reply_fini(&last);
 	consumer_stop(c);
 	pthread_join(t, &rc);
+	telemetry_destroy(tel);
 	consumer_get_stats(c, &cs, &ls);
 	consumer_destroy(c);
 	if ((intptr_t)rc != 0 || cs.done != EVENTS || ls.replies < EVENTS || ls.dlq != 0) {
@@ -171,7 +239,7 @@ int main(void)
 	free(recs);
 	if (failures)
 		return 1;
-	printf("stress_worker: %d events, every reply produced and every offset committed in %.1f s\n", (int)EVENTS,
-	       mono_s() - t0);
+	printf("stress_worker: %d events, every reply produced and every offset committed in %.1f s (%u scrapes)\n",
+	       (int)EVENTS, mono_s() - t0, atomic_load(&scrapes));
 	return 0;
 }
