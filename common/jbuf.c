@@ -89,20 +89,9 @@ static inline void jb_put(struct jbuf *b, const void *s, size_t n)
 	b->p[b->len] = '\0';
 }
 
-void jbuf_raw(struct jbuf *b, const char *s, size_t len)
+void jbuf_raw_grow(struct jbuf *b, const char *s, size_t len)
 {
 	jb_put(b, s, len);
-}
-
-void jbuf_cstr(struct jbuf *b, const char *s)
-{
-	if (s)
-		jbuf_raw(b, s, strlen(s));
-}
-
-void jbuf_ch(struct jbuf *b, char c)
-{
-	jb_put(b, &c, 1);
 }
 
 /*
@@ -154,58 +143,112 @@ static size_t jb_escape(unsigned char c, char e[6])
 }
 
 /*
+ * Length of the well-formed UTF-8 sequence at q (avail bytes readable), or
+ * 0 when it is ill-formed or U+2028/U+2029 (which jbuf_str escapes). Two-byte
+ * sequences (accented Latin letters, most of the non-ASCII text here) are
+ * checked inline; the rest go to utf8_seq_len().
+ */
+static inline size_t jb_seq_len(const unsigned char *q, size_t avail)
+{
+	size_t k, bad;
+
+	if (q[0] >= 0xc2 && q[0] <= 0xdf && avail >= 2 && (q[1] & 0xc0) == 0x80)
+		return 2;
+	k = utf8_seq_len((const char *)q, avail, &bad);
+	if (k == 3 && q[0] == 0xe2 && q[1] == 0x80 && (q[2] & 0xfe) == 0xa8)
+		return 0;
+	return k;
+}
+
+#if defined(__SSE2__)
+/*
+ * Checks s[base + from, base + to) in the 16-byte block v holding
+ * s[base, base + 16) (to <= 16; bytes from `to` on are ignored). Returns
+ * the offset in s of the first byte jbuf_str cannot copy as is, with *stop
+ * set; or, all plain, where the next block starts: base + to, or past a
+ * multi-byte sequence that runs over the block's end.
+ */
+static inline size_t jb_block(const unsigned char *s, size_t len, size_t base, __m128i v, unsigned from,
+			      unsigned to, bool *stop)
+{
+	unsigned range = (to >= 16 ? 0xffffu : (1u << to) - 1u) & ~((1u << from) - 1u);
+	unsigned hi = (unsigned)_mm_movemask_epi8(v) & range;
+	unsigned sp = ((unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+								 _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')))) |
+		       ((unsigned)_mm_movemask_epi8(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20))) & ~hi)) &
+		      range;
+	unsigned lim = sp ? (unsigned)__builtin_ctz(sp) : to;
+	unsigned hm = hi & ((1u << lim) - 1u);
+
+	while (hm) {
+		unsigned p = (unsigned)__builtin_ctz(hm);
+		size_t k = jb_seq_len(s + base + p, len - base - p);
+
+		if (k == 0) {
+			*stop = true;
+			return base + p;
+		}
+		if (p + k >= to) {
+			*stop = false;
+			return base + p + k;
+		}
+		hm &= ~(((1u << k) - 1u) << p);
+	}
+	*stop = sp != 0;
+	return base + lim;
+}
+#endif
+
+/*
  * Length of the longest prefix of s that jbuf_str copies as it is: printable
  * ASCII other than '"' and '\\', and well-formed UTF-8 other than U+2028 and
  * U+2029. Blocks of 16 bytes are checked with SSE2, their multi-byte
- * sequences validated in place, without a pass per byte.
+ * sequences validated in place, without a pass per byte. The last partial
+ * block is checked the same way (re-reading the end of the string, or a
+ * copy of a short string): most strings written are short ids, phones and
+ * titles, which a byte loop took about 7 instructions a byte to check.
  */
 static size_t jb_plain_prefix(const unsigned char *s, size_t len)
 {
-	size_t i = 0, k, bad;
-
-	for (;;) {
+	size_t i = 0;
 #if defined(__SSE2__)
-		while (i + 16 <= len) {
-			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-			unsigned hi = (unsigned)_mm_movemask_epi8(v);
-			unsigned sp = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-									    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')))) |
-				      ((unsigned)_mm_movemask_epi8(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20))) & ~hi);
-			unsigned lim = sp ? (unsigned)__builtin_ctz(sp) : 16u;
-			unsigned hm = hi & ((1u << lim) - 1u);
-			size_t next = i + 16;
+	bool stop;
 
-			while (hm) {
-				unsigned p = (unsigned)__builtin_ctz(hm);
-				const unsigned char *q = s + i + p;
+	while (i + 16 <= len) {
+		i = jb_block(s, len, i, _mm_loadu_si128((const __m128i *)(const void *)(s + i)), 0, 16, &stop);
+		if (stop)
+			return i;
+	}
+	if (i >= len)
+		return len;
+	if (len >= 16) {
+		size_t base = len - 16;
 
-				k = utf8_seq_len((const char *)q, len - i - p, &bad);
-				if (k == 0 || (k == 3 && q[0] == 0xe2 && q[1] == 0x80 && (q[2] & 0xfe) == 0xa8))
-					return i + p;
-				if (p + k >= 16) {
-					next = i + p + k;
-					break;
-				}
-				hm &= ~(((1u << k) - 1u) << p);
-			}
-			if (sp)
-				return i + lim;
-			i = next;
-		}
-#endif
-		if (i >= len)
-			return len;
+		i = jb_block(s, len, base, _mm_loadu_si128((const __m128i *)(const void *)(s + base)),
+			     (unsigned)(i - base), 16, &stop);
+	} else {
+		unsigned char tmp[16] = {0};
+
+		memcpy(tmp, s, len);
+		i = jb_block(s, len, 0, _mm_loadu_si128((const __m128i *)(const void *)tmp), 0, (unsigned)len, &stop);
+	}
+	return stop ? i : len;
+#else
+	while (i < len) {
+		size_t k;
+
 		if (s[i] < 0x80) {
 			if (jb_class[s[i]] != JB_PLAIN)
 				return i;
 			i++;
 			continue;
 		}
-		k = utf8_seq_len((const char *)s + i, len - i, &bad);
-		if (k == 0 || (k == 3 && s[i] == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] & 0xfe) == 0xa8))
+		if ((k = jb_seq_len(s + i, len - i)) == 0)
 			return i;
 		i += k;
 	}
+	return len;
+#endif
 }
 
 void jbuf_str(struct jbuf *b, const char *str, size_t len)

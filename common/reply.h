@@ -99,7 +99,34 @@ struct wa_reply {
 	unsigned nsections;
 	struct reply_row rows[REPLY_MAX_ROWS];
 	unsigned nrows;
+	/* Optional, borrowed: the static parts of this reply encoded once (see
+	 * reply_prep_new); NULL: everything is encoded per call. */
+	const struct reply_prep *prep;
 };
+
+/*
+ * A reply template encoded ahead of time. A flow sends the same buttons,
+ * lists and often the same texts thousands of times; reply_prep_new()
+ * validates and JSON-escapes them once, and reply_encode() then copies them
+ * instead of escaping every id and title again (the donations list reply
+ * has 30 strings). It is used for a reply only where that reply's kind,
+ * buttons and list are the ones it was made from (same pointers) and, text
+ * by text, where body, header or footer is the very pointer it was made
+ * with, so the output is byte for byte what encoding from scratch writes.
+ */
+struct reply_prep;
+
+/*
+ * Prepares r (whose prep is ignored; body, header and footer may be NULL:
+ * texts that change per reply are not prepared). The strings r points to
+ * must stay unchanged while the result is in use. Returns NULL when out of
+ * memory or when r's buttons or list would be refused (reply_encode then
+ * refuses them itself). Caller owns the result: free with
+ * reply_prep_destroy(). Any thread; the result is immutable and shareable.
+ */
+struct reply_prep *reply_prep_new(const struct wa_reply *r);
+/* Frees p; NULL is allowed. */
+void reply_prep_destroy(struct reply_prep *p);
 
 /* Where a reply goes and what it answers. Borrowed for the call. */
 struct reply_target {

@@ -292,6 +292,39 @@ Test(jbuf, valid_utf8_is_verbatim_at_every_length_and_edge)
 
 #define FFFD "\xef\xbf\xbd"
 
+/* jbuf_str checks strings 16 bytes at a time, the last partial block by
+ * re-reading the end (or a copy of a short string): each kind of byte that
+ * stops a plain run must be found at every position of every length. */
+Test(jbuf, stop_bytes_are_found_at_every_position_of_every_length)
+{
+	static const struct {
+		const char *in, *out;
+	} stop[] = {
+		{"\"", "\\\""},           {"\\", "\\\\"},       {"\n", "\\n"},
+		{"\x01", "\\u0001"},      {"\xff", FFFD},       {"\xc3", FFFD},
+		{"\xe2\x80\xa8", "\\u2028"}, {"\xc3\xa9", "\xc3\xa9"}, {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"},
+	};
+	size_t k, len, pos;
+
+	for (k = 0; k < sizeof stop / sizeof stop[0]; k++) {
+		size_t sl = strlen(stop[k].in);
+
+		for (len = sl; len <= 40; len++) {
+			for (pos = 0; pos + sl <= len; pos++) {
+				char in[64], want[128];
+
+				memset(in, 'a', len);
+				memcpy(in + pos, stop[k].in, sl);
+				want[0] = '"';
+				memset(want + 1, 'a', pos);
+				snprintf(want + 1 + pos, sizeof want - 1 - pos, "%s%.*s\"", stop[k].out,
+					 (int)(len - pos - sl), in + pos + sl);
+				cr_assert_str_eq(quote(in, len), want, "stop %zu, length %zu, at %zu", k, len, pos);
+			}
+		}
+	}
+}
+
 Test(jbuf, invalid_utf8_becomes_replacement_characters)
 {
 	static const struct {

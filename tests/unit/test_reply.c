@@ -416,6 +416,93 @@ Test(reply, encoding_is_deterministic)
 	jbuf_fini(&b);
 }
 
+/* encode() of r as raw bytes (checked WB_OK), for byte comparisons. */
+static char *encode_raw(const struct reply_target *t, const struct wa_reply *r)
+{
+	struct jbuf b;
+	char *out;
+
+	jbuf_init(&b);
+	cr_assert_eq(reply_encode(&b, t, 2, r, NULL, 0), WB_OK);
+	out = strdup(b.p);
+	cr_assert_not_null(out);
+	jbuf_fini(&b);
+	return out;
+}
+
+/* A prepared reply writes exactly what encoding from scratch writes, for
+ * both providers and every kind, with its texts prepared (the same
+ * pointers), replaced per reply (other pointers), or cut at their limit. */
+Test(reply, prepared_reply_encodes_byte_for_byte_like_a_plain_one)
+{
+	static char long_body[1100];
+	struct wa_reply rs[3] = {text_reply(), buttons_reply(), list_reply()};
+	enum wa_provider prov[2] = {WA_PROVIDER_ACS, WA_PROVIDER_META};
+	char other_body[] = "Otro texto, \"citado\" y con \\ barra.";
+	size_t i, p, v;
+
+	memset(long_body, 'x', sizeof long_body - 1);
+	for (i = 0; i < 3; i++) {
+		for (v = 0; v < 3; v++) {
+			struct wa_reply r = rs[i], plain;
+			struct reply_prep *pp;
+
+			if (v == 2)
+				r.body = long_body;
+			pp = reply_prep_new(&r);
+			cr_assert_not_null(pp);
+			if (v == 1)
+				r.body = other_body; /* prepared texts must not be used */
+			plain = r;
+			r.prep = pp;
+			for (p = 0; p < 2; p++) {
+				struct reply_target t = target(prov[p]);
+				char *a = encode_raw(&t, &plain), *b = encode_raw(&t, &r);
+
+				cr_assert_str_eq(b, a, "kind %zu, variant %zu, provider %zu", i, v, p);
+				free(a);
+				free(b);
+			}
+			reply_prep_destroy(pp);
+		}
+	}
+	reply_prep_destroy(NULL);
+}
+
+/* A prepared reply whose buttons or list are not the ones it was made
+ * from is encoded from scratch: the new buttons are sent, and still
+ * validated (a duplicate title is refused). */
+Test(reply, prep_of_other_buttons_is_ignored)
+{
+	struct reply_target t = target(WA_PROVIDER_META);
+	struct wa_reply r = buttons_reply(), plain;
+	struct reply_prep *pp = reply_prep_new(&r);
+	char *a, *b;
+
+	cr_assert_not_null(pp);
+	r.buttons[1].title = "Tal vez";
+	plain = r;
+	r.prep = pp;
+	a = encode_raw(&t, &plain);
+	b = encode_raw(&t, &r);
+	cr_assert_str_eq(b, a);
+	cr_assert_not_null(strstr(b, "Tal vez"));
+	free(a);
+	free(b);
+	r.buttons[1].title = r.buttons[0].title;
+	refused(&t, &r, "same title with a prep of other buttons");
+	reply_prep_destroy(pp);
+}
+
+/* An invalid reply gets no prep: reply_encode refuses it itself. */
+Test(reply, invalid_reply_is_not_prepared)
+{
+	struct wa_reply r = buttons_reply();
+
+	r.nbuttons = 0;
+	cr_assert_null(reply_prep_new(&r));
+}
+
 Test(reply, appends_after_existing_content)
 {
 	struct reply_target t = target(WA_PROVIDER_ACS);
