@@ -13,7 +13,6 @@
 
 #include <assert.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -39,17 +38,6 @@ struct offsets {
 	struct offsets_slot *slots;   /* max_partitions of them */
 };
 
-static void offsets_errstr(char *errstr, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errstr == NULL || size == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errstr, size, fmt, ap);
-	va_end(ap);
-}
-
 offsets_t *offsets_new(uint32_t max_in_flight, int32_t max_partitions, char *errstr,
 		       size_t errstr_size)
 {
@@ -57,12 +45,12 @@ offsets_t *offsets_new(uint32_t max_in_flight, int32_t max_partitions, char *err
 	int32_t i;
 
 	if (max_in_flight == 0 || max_in_flight > OFFSETS_MAX_IN_FLIGHT) {
-		offsets_errstr(errstr, errstr_size, "max_in_flight must be 1..%u",
+		wb_errstr(errstr, errstr_size, "max_in_flight must be 1..%u",
 			       OFFSETS_MAX_IN_FLIGHT);
 		return NULL;
 	}
 	if (max_partitions <= 0 || max_partitions > OFFSETS_MAX_PARTITIONS) {
-		offsets_errstr(errstr, errstr_size, "max_partitions must be 1..%d",
+		wb_errstr(errstr, errstr_size, "max_partitions must be 1..%d",
 			       OFFSETS_MAX_PARTITIONS);
 		return NULL;
 	}
@@ -89,7 +77,7 @@ out_free_slots:
 out_free_o:
 	free(o);
 out_nomem:
-	offsets_errstr(errstr, errstr_size, "out of memory");
+	wb_errstr(errstr, errstr_size, "out of memory");
 	return NULL;
 }
 
