@@ -67,6 +67,32 @@ Test(main, help_exits_0_and_lists_the_settings)
 	run_result_fini(&r);
 }
 
+Test(main, every_command_has_help_and_the_top_usage_names_them)
+{
+	static const char *const cmds[] = {"run", "demo", "replay", "lag", "check"};
+	struct run_result r;
+	size_t i;
+
+	run(&r, "", "--help");
+	cr_assert_eq(r.status, 0);
+	for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+		char line[32];
+
+		snprintf(line, sizeof line, "\n  %s ", cmds[i]);
+		cr_assert(strstr(r.out, line), "top usage lacks %s:\n%s", cmds[i], r.out);
+	}
+	run_result_fini(&r);
+	for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+		char args[32];
+
+		snprintf(args, sizeof args, "%s --help", cmds[i]);
+		run(&r, "", args);
+		cr_assert_eq(r.status, 0, "%s", args);
+		cr_assert(strstr(r.out, "usage: wabot-worker ") && strstr(r.out, "KAFKA_BROKERS"), "%s:\n%s", args, r.out);
+		run_result_fini(&r);
+	}
+}
+
 Test(main, bad_setting_stops_with_2_and_one_line_naming_it)
 {
 	struct run_result r;
