@@ -399,7 +399,9 @@ int lag_main(int argc, char **argv, char **envp)
 		fprintf(stderr, "wabot-worker lag: %s\n", errstr);
 		return 2;
 	}
-	log_set_level(cfg.log_level);
+	/* its own error line says what failed; librdkafka's log lines would
+	 * repeat it (LOG_LEVEL=debug shows them) */
+	log_set_level(cfg.log_level == LOG_DEBUG ? LOG_DEBUG : LOG_OFF);
 	if (!cfg.kafka_brokers[0]) {
 		fprintf(stderr, "wabot-worker lag: KAFKA_BROKERS: required (host:port[,host:port...])\n");
 		config_fini(&cfg);
