@@ -132,6 +132,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 /* Defaults and limits of struct ctx_memory_opts. */
@@ -1099,17 +1100,6 @@ static void ctx_mem_sweep_shard(struct ctx_mem *m, struct ctx_mem_shard *sh)
 	}
 }
 
-static void ctx_mem_deadline(struct timespec *ts, unsigned ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 /* Thread: the store's sweeper. Sleeps on sweep_cv (so destroy wakes it at
  * once), then sweeps every shard, one lock at a time. */
 static void *ctx_mem_sweep_main(void *arg)
@@ -1121,7 +1111,7 @@ static void *ctx_mem_sweep_main(void *arg)
 		unsigned i;
 		int rc = 0;
 
-		ctx_mem_deadline(&deadline, m->sweep_interval_ms);
+		clock_mono_deadline(&deadline, m->sweep_interval_ms);
 		pthread_mutex_lock(&m->sweep_mu);
 		while (!atomic_load(&m->stop) && rc != ETIMEDOUT)
 			rc = pthread_cond_timedwait(&m->sweep_cv, &m->sweep_mu, &deadline);

@@ -41,6 +41,7 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
+#include "clock.h"
 #include "ctx_store_int.h"
 #include "json.h"
 #include "log.h"
@@ -358,13 +359,7 @@ static struct cr_slot *cr_acquire(struct ctx_redis *cr)
 	struct cr_slot *s = NULL;
 	struct timespec until;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += cr->acquire_timeout_ms / 1000;
-	until.tv_nsec += (long)(cr->acquire_timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	clock_mono_deadline(&until, cr->acquire_timeout_ms);
 	pthread_mutex_lock(&cr->mu);
 	while (cr->n_free == 0) {
 		int rc = pthread_cond_timedwait(&cr->cv, &cr->mu, &until);

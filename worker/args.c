@@ -3,7 +3,9 @@
  */
 #include "args.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The flag argv[*i] names, with its value taken (and *i advanced past a
@@ -33,6 +35,21 @@ static int take_one(int argc, char **argv, int *i, const struct args_flag *f, ch
 	}
 	*f->slot = argv[++*i];
 	return 1;
+}
+
+bool args_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (!s || !*s)
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end || errno == ERANGE || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
 }
 
 bool args_take(int *argc, char **argv, const struct args_flag *flags, size_t n, char *errstr, size_t errstr_size)

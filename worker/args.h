@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* One flag: "--name value" or "--name=value" when takes_value, else a
  * switch ("--name"), whose slot is set to "1". */
@@ -26,5 +27,9 @@ struct args_flag {
  * or a switch is given one ("--json=x").
  */
 bool args_take(int *argc, char **argv, const struct args_flag *flags, size_t n, char *errstr, size_t errstr_size);
+
+/* A flag's whole-number value: true with *out set when s is a decimal
+ * integer in min..max (nothing else around it), else false. */
+bool args_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 
 #endif /* WB_ARGS_H */

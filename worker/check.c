@@ -229,9 +229,9 @@ int check_main(int argc, char **argv, char **envp)
 	const struct args_flag flags[] = {{"--timeout-ms", true, &timeout_s}};
 	struct wb_config cfg;
 	struct check c = {0};
-	char errstr[512] = "", *end;
+	char errstr[512] = "";
 	char summary[4096];
-	long timeout = CHECK_DEFAULT_TIMEOUT_MS;
+	int64_t timeout = CHECK_DEFAULT_TIMEOUT_MS;
 	int i;
 
 	for (i = 0; i < argc; i++) {
@@ -244,7 +244,7 @@ int check_main(int argc, char **argv, char **envp)
 		fprintf(stderr, "wabot-worker check: %s\n", errstr);
 		return 2;
 	}
-	if (timeout_s && ((timeout = strtol(timeout_s, &end, 10)) < 1 || timeout > 600000 || *end || !*timeout_s)) {
+	if (timeout_s && !args_i64(timeout_s, 1, 600000, &timeout)) {
 		fprintf(stderr, "wabot-worker check: --timeout-ms: 1..600000 (got \"%.20s\")\n", timeout_s);
 		return 2;
 	}

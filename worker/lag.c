@@ -36,20 +36,6 @@ static void lag_usage(FILE *f)
 	config_usage(f);
 }
 
-static bool parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-	char *end;
-	long long v;
-
-	if (!s || !*s)
-		return false;
-	v = strtoll(s, &end, 10);
-	if (*end || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 /* --- member assignments (Kafka ConsumerProtocolAssignment, big-endian) --- */
 
 struct rd {
@@ -387,11 +373,11 @@ int lag_main(int argc, char **argv, char **envp)
 		fprintf(stderr, "wabot-worker lag: %s\n", errstr);
 		return 2;
 	}
-	if (max_lag_s && !parse_i64(max_lag_s, 0, INT64_MAX, &max_lag)) {
+	if (max_lag_s && !args_i64(max_lag_s, 0, INT64_MAX, &max_lag)) {
 		fprintf(stderr, "wabot-worker lag: --max-lag: a whole number >= 0 (got \"%.20s\")\n", max_lag_s);
 		return 2;
 	}
-	if (timeout_s && !parse_i64(timeout_s, 1, 600000, &timeout)) {
+	if (timeout_s && !args_i64(timeout_s, 1, 600000, &timeout)) {
 		fprintf(stderr, "wabot-worker lag: --timeout-ms: 1..600000 (got \"%.20s\")\n", timeout_s);
 		return 2;
 	}

@@ -40,6 +40,13 @@ struct snap_part {
 	int64_t low, high; /* watermarks; high < 0: unknown */
 };
 
+/* Lag of one partition: as committed on the brokers (what KEDA and Burrow
+ * see), done here but not yet committed, in flight, and its age. */
+struct lag_view {
+	int64_t committed_lag, uncommitted, in_flight;
+	double seconds;
+};
+
 struct telemetry {
 	const struct wb_config *cfg;
 	consumer_t *c;
@@ -51,6 +58,7 @@ struct telemetry {
 	/* HTTP thread only */
 	metrics_writer_t *mw;
 	struct consumer_partition *scratch; /* [CONSUMER_MAX_PARTITIONS] */
+	struct lag_view *views;             /* [CONSUMER_MAX_PARTITIONS] */
 
 	/* refresh thread */
 	pthread_t thread;
@@ -78,20 +86,31 @@ struct telemetry {
  * partition's pending long-poll Fetch (up to fetch.wait.max.ms). The
  * answer comes from the brokers: librdkafka stops refreshing its cached
  * watermark of a paused partition. */
-static bool list_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *list, int64_t which)
+static void list_offsets(telemetry_t *t, rd_kafka_topic_partition_list_t *list, int64_t which)
 {
 	int i;
 
 	for (i = 0; i < list->cnt; i++)
 		list->elems[i].offset = which;
-	return rd_kafka_offsets_for_times(rk, list, QUERY_TIMEOUT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR;
+	if (rd_kafka_offsets_for_times(consumer_kafka(t->c), list, QUERY_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return;
+	for (i = 0; i < list->cnt; i++) {
+		const rd_kafka_topic_partition_t *tp = &list->elems[i];
+
+		if (tp->partition < 0 || tp->partition >= CONSUMER_MAX_PARTITIONS || tp->err)
+			continue;
+		if (which == RD_KAFKA_OFFSET_END)
+			t->work[tp->partition].high = tp->offset;
+		else
+			t->work[tp->partition].low = tp->offset;
+	}
 }
 
 static void refresh_kafka(telemetry_t *t)
 {
 	rd_kafka_t *rk = consumer_kafka(t->c);
 	rd_kafka_topic_partition_list_t *a = NULL, *q;
-	bool need_low = false;
+	bool need_low = true; /* unless every partition has a committed offset */
 	int i;
 
 	for (i = 0; i < CONSUMER_MAX_PARTITIONS; i++)
@@ -103,6 +122,7 @@ static void refresh_kafka(telemetry_t *t)
 		return;
 	}
 	if (rd_kafka_committed(rk, a, QUERY_TIMEOUT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		need_low = false;
 		for (i = 0; i < a->cnt; i++) {
 			const rd_kafka_topic_partition_t *tp = &a->elems[i];
 
@@ -111,19 +131,11 @@ static void refresh_kafka(telemetry_t *t)
 			need_low |= tp->err || tp->offset < 0;
 		}
 	}
-	if (list_offsets(rk, q, RD_KAFKA_OFFSET_END)) {
-		for (i = 0; i < q->cnt; i++)
-			if (q->elems[i].partition >= 0 && q->elems[i].partition < CONSUMER_MAX_PARTITIONS &&
-			    !q->elems[i].err)
-				t->work[q->elems[i].partition].high = q->elems[i].offset;
-	}
-	/* the low watermark matters only where nothing is committed */
-	if (need_low && list_offsets(rk, q, RD_KAFKA_OFFSET_BEGINNING)) {
-		for (i = 0; i < q->cnt; i++)
-			if (q->elems[i].partition >= 0 && q->elems[i].partition < CONSUMER_MAX_PARTITIONS &&
-			    !q->elems[i].err)
-				t->work[q->elems[i].partition].low = q->elems[i].offset;
-	}
+	list_offsets(t, q, RD_KAFKA_OFFSET_END);
+	/* the low watermark matters only where nothing is committed (or the
+	 * committed offsets could not be read) */
+	if (need_low)
+		list_offsets(t, q, RD_KAFKA_OFFSET_BEGINNING);
 	rd_kafka_topic_partition_list_destroy(q);
 	rd_kafka_topic_partition_list_destroy(a);
 }
@@ -162,13 +174,7 @@ static void *refresh_main(void *arg)
 
 		pthread_mutex_unlock(&t->mu);
 		refresh(t);
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += TELEMETRY_REFRESH_MS / 1000;
-		until.tv_nsec += (long)(TELEMETRY_REFRESH_MS % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		clock_mono_deadline(&until, TELEMETRY_REFRESH_MS);
 		pthread_mutex_lock(&t->mu);
 		while (!t->stop && pthread_cond_timedwait(&t->cv, &t->mu, &until) == 0)
 			;
@@ -236,24 +242,26 @@ static bool ready(telemetry_t *t, struct jbuf *b)
 	return ok;
 }
 
-static wb_err_t on_healthz(void *opaque, struct jbuf *body, int *status, const char **content_type)
+/* 200 with ok_text, or 503 with the reasons the check wrote. */
+static wb_err_t probe_answer(bool ok, struct jbuf *body, int *status, const char *ok_text)
 {
-	(void)content_type;
-	if (healthy(opaque, body))
-		jbuf_cstr(body, "ok\n");
+	if (ok)
+		jbuf_cstr(body, ok_text);
 	else
 		*status = 503;
 	return WB_OK;
 }
 
+static wb_err_t on_healthz(void *opaque, struct jbuf *body, int *status, const char **content_type)
+{
+	(void)content_type;
+	return probe_answer(healthy(opaque, body), body, status, "ok\n");
+}
+
 static wb_err_t on_readyz(void *opaque, struct jbuf *body, int *status, const char **content_type)
 {
 	(void)content_type;
-	if (ready(opaque, body))
-		jbuf_cstr(body, "ready\n");
-	else
-		*status = 503;
-	return WB_OK;
+	return probe_answer(ready(opaque, body), body, status, "ready\n");
 }
 
 /* ---- /metrics -------------------------------------------------------------- */
@@ -387,12 +395,6 @@ static void write_memory_stores(telemetry_t *t, metrics_writer_t *w)
 			metrics_sample_u64(w, (const char *[]){"store", m[i].role, NULL}, m[i].st.bytes);
 }
 
-/* Lag of one partition: as committed on the brokers (what KEDA and Burrow
- * see), done here but not yet committed, in flight, and its age. */
-struct lag_view {
-	int64_t committed_lag, uncommitted, in_flight;
-	double seconds;
-};
 
 static struct lag_view lag_of(const struct consumer_partition *cp, const struct snap_part *sp, int64_t now_ms)
 {
@@ -427,12 +429,10 @@ static void write_lag(telemetry_t *t, metrics_writer_t *w)
 		 "Age of the newest finished record while records remain behind it (0 when caught up)."},
 	};
 	size_t n = consumer_partitions(t->c, t->scratch, CONSUMER_MAX_PARTITIONS), i, f;
-	struct lag_view *views = NULL;
+	struct lag_view *views = t->views;
 	int64_t total = 0, now_ms = (int64_t)time(NULL) * 1000;
 	bool known;
 
-	if (n && !(views = malloc(n * sizeof(*views))))
-		return;
 	pthread_mutex_lock(&t->mu);
 	known = t->refreshed;
 	for (i = 0; i < n; i++) {
@@ -457,7 +457,6 @@ static void write_lag(telemetry_t *t, metrics_writer_t *w)
 				metrics_sample(w, labels, views[i].seconds);
 		}
 	}
-	free(views);
 	if (known)
 		gauge(w, "wabot_consumer_total_lag", "Records behind over the partitions assigned here.", (double)total);
 }
@@ -538,6 +537,7 @@ telemetry_t *telemetry_new(const struct telemetry_opts *o, char *errstr, size_t 
 	if (o->cfg->http_port == 0)
 		return t; /* HTTP_PORT=0: no server */
 	if (!(t->mw = metrics_writer_new()) || !(t->scratch = calloc(CONSUMER_MAX_PARTITIONS, sizeof(*t->scratch))) ||
+	    !(t->views = calloc(CONSUMER_MAX_PARTITIONS, sizeof(*t->views))) ||
 	    !(t->snap = calloc(CONSUMER_MAX_PARTITIONS, sizeof(*t->snap))) ||
 	    !(t->work = calloc(CONSUMER_MAX_PARTITIONS, sizeof(*t->work)))) {
 		wb_errstr(errstr, errstr_size, "out of memory");
@@ -575,6 +575,7 @@ void telemetry_destroy(telemetry_t *t)
 		pthread_join(t->thread, NULL);
 	metrics_writer_destroy(t->mw);
 	free(t->scratch);
+	free(t->views);
 	free(t->snap);
 	free(t->work);
 	pthread_cond_destroy(&t->cv);

@@ -28,6 +28,15 @@ static void teardown(void)
 	h = NULL;
 }
 
+/* The mock cluster (tag names the group) and a redis-server in mode. */
+static void start(const char *tag, enum redis_server_mode mode)
+{
+	h = itest_harness_new(tag, false);
+	cr_assert_not_null(h, "the mock cluster did not start");
+	rs = redis_server_start(mode);
+	cr_assert_not_null(rs, "redis-server did not start");
+}
+
 static void check(struct run_result *r, const char *env)
 {
 	char full[1024];
@@ -57,10 +66,7 @@ Test(itest_check, all_in_order_passes_with_one_line_per_check, .fini = teardown,
 	struct run_result r;
 	char env[1024], *keys;
 
-	h = itest_harness_new("check", false);
-	cr_assert_not_null(h, "the mock cluster did not start");
-	rs = redis_server_start(REDIS_SERVER_PASSWORD);
-	cr_assert_not_null(rs, "redis-server did not start");
+	start("check", REDIS_SERVER_PASSWORD);
 
 	snprintf(env, sizeof env, "KAFKA_BROKERS=%s REDIS_URL=%s", h->bootstrap, redis_server_url(rs));
 	check(&r, env);
@@ -91,10 +97,7 @@ Test(itest_check, wrong_redis_password_fails_the_store_line_and_exits_1, .fini =
 	struct run_result r;
 	char env[1024];
 
-	h = itest_harness_new("check-pass", false);
-	cr_assert_not_null(h, "the mock cluster did not start");
-	rs = redis_server_start(REDIS_SERVER_PASSWORD);
-	cr_assert_not_null(rs, "redis-server did not start");
+	start("check-pass", REDIS_SERVER_PASSWORD);
 
 	snprintf(env, sizeof env, "KAFKA_BROKERS=%s REDIS_URL=redis://:wr0ng-pass@127.0.0.1:%d/0", h->bootstrap,
 		 redis_server_port(rs));
@@ -114,10 +117,7 @@ Test(itest_check, tls_redis_with_its_ca_passes, .fini = teardown, .timeout = 120
 	struct run_result r;
 	char env[1024];
 
-	h = itest_harness_new("check-tls", false);
-	cr_assert_not_null(h, "the mock cluster did not start");
-	rs = redis_server_start(REDIS_SERVER_TLS);
-	cr_assert_not_null(rs, "redis-server (TLS) did not start");
+	start("check-tls", REDIS_SERVER_TLS);
 
 	snprintf(env, sizeof env, "KAFKA_BROKERS=%s REDIS_URL=%s REDIS_TLS_CA_FILE=%s", h->bootstrap,
 		 redis_server_url(rs), redis_server_ca_file(rs));

@@ -11,16 +11,13 @@
  *    outage is not a reason to restart the pod) and 200 when it returns;
  *  - counters move: events by provider, replies produced, context hits.
  */
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <criterion/criterion.h>
 
+#include "free_port.h"
 #include "http_client.h"
 #include "itest_util.h"
 #include "kafka_client.h"
@@ -39,21 +36,6 @@ static void teardown(void)
 	itest_stream_destroy(s);
 	h = NULL;
 	s = NULL;
-}
-
-/* A loopback port free a moment ago. */
-static int free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
 }
 
 static int get_status(int port, const char *path, char *body, size_t cap)
@@ -160,6 +142,7 @@ Test(itest_metrics, metrics_pass_promtool_lag_follows_an_outage_and_readiness_fo
 	char *text;
 	int port = free_port(), w;
 
+	cr_assert_gt(port, 0, "no free loopback port");
 	h = itest_harness_new("metrics", true);
 	cr_assert_not_null(h, "the mock cluster or redis-server did not start");
 	s = itest_stream_new(PHONES, EVENTS, 0x3e7, false);

@@ -22,13 +22,11 @@
 #include <string.h>
 #include <time.h>
 
-#include <netinet/in.h>
 #include <stdatomic.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "config.h"
 #include "consumer.h"
+#include "free_port.h"
 #include "http_client.h"
 #include "telemetry.h"
 #include "kafka_client.h"
@@ -76,21 +74,6 @@ static void *scrape_thread(void *arg)
 		nanosleep(&ts, NULL); /* a scraper, not a load test */
 	}
 	return NULL;
-}
-
-/* A loopback port free a moment ago, as text. */
-static void free_port(char *buf, size_t cap)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-		a.sin_port = htons(19191);
-	if (fd >= 0)
-		close(fd);
-	snprintf(buf, cap, "%d", ntohs(a.sin_port));
 }
 
 int main(void)
@@ -141,7 +124,7 @@ int main(void)
 		fprintf(stderr, "stress_worker: produce: %s\n", errstr);
 		return 1;
 	}
-	free_port(port, sizeof(port));
+	snprintf(port, sizeof(port), "%d", free_port());
 	if (config_load(&cfg, 6, argv, NULL, errstr, sizeof(errstr)) != WB_OK ||
 	    run_parts_new(&cfg, false, &parts, errstr, sizeof(errstr)) != 0) {
 		fprintf(stderr, "stress_worker: %s\n", errstr);

@@ -13,6 +13,7 @@
  * Not thread-safe: one thread starts and stops a server.
  */
 #include "redis_server.h"
+#include "free_port.h"
 #include "test_clock.h"
 
 #include <arpa/inet.h>
@@ -47,23 +48,6 @@ struct redis_server {
 	char ca_file[300];  /* dir/ca.crt (TLS), else "" */
 	char url[512];
 };
-
-/* A port the kernel just handed out on 127.0.0.1, or -1. */
-static int rs_free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-	socklen_t alen = sizeof a;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
-
-	if (fd < 0)
-		return -1;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &alen) == 0)
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
 
 /* fork + exec argv with stdin from /dev/null, stdout to out_fd (or
  * /dev/null when -1) and stderr to /dev/null. Returns the pid or -1. */
@@ -445,7 +429,7 @@ struct redis_server *redis_server_start(enum redis_server_mode mode)
 		goto out_fail;
 	}
 	for (int attempt = 0; attempt < RS_START_ATTEMPTS; attempt++) {
-		rs->port = rs_free_port();
+		rs->port = free_port();
 		if (rs->port <= 0 || !rs_write_conf(rs)) {
 			fprintf(stderr, "redis_server: cannot prepare port or config\n");
 			goto out_fail;
