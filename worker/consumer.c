@@ -278,6 +278,7 @@ static void service(consumer_t *c)
 	rd_kafka_topic_partition_list_t *store = NULL;
 	int32_t p;
 
+	lanes_flush(c->lanes);
 	for (p = 0; p < c->hi; p++) {
 		struct cpart *cp = &c->parts[p];
 		int64_t next;
@@ -375,6 +376,7 @@ static void drain_and_commit(consumer_t *c, rd_kafka_topic_partition_list_t *par
 
 	if (c->shutting_down && c->shutdown_deadline < deadline)
 		deadline = c->shutdown_deadline;
+	lanes_flush(c->lanes);
 	for (;;) {
 		bool busy = false;
 
@@ -580,8 +582,15 @@ int consumer_run(consumer_t *c)
 	rd_kafka_resp_err_t err;
 
 	while (!atomic_load_explicit(&c->stop, memory_order_relaxed)) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, c->backlogged ? 2 : 50);
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 0);
 		int64_t now;
+
+		if (!m) {
+			/* nothing fetched is waiting: hand the staged records
+			 * to the lanes before blocking */
+			lanes_flush(c->lanes);
+			m = rd_kafka_consumer_poll(c->rk, c->backlogged ? 2 : 50);
+		}
 
 		if (m) {
 			handle(c, m);

@@ -31,6 +31,7 @@
 #include "pipeline.h"
 
 #define LANE_BATCH 64          /* jobs taken from the queue per lock */
+#define LANE_STAGE 32          /* jobs the consumer hands over per lock */
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 2000
 #define PROBE_KEY "wabot-worker-probe"
@@ -46,7 +47,12 @@ struct lane {
 	pthread_cond_t cv;
 	struct job **ring;
 	size_t head, count;    /* under mu */
-	atomic_size_t depth;   /* count, readable without the lock */
+	atomic_size_t depth;   /* count + nstaged, readable without the lock */
+	/* Pushed by the consumer, not yet in the ring (lanes_flush); consumer
+	 * thread only. Handing jobs over in groups takes the lock and wakes
+	 * the thread once per group instead of once per record. */
+	struct job *staged[LANE_STAGE];
+	size_t nstaged;
 	pipeline_t *p;
 	pipeline_t *fallback_p;
 	uint64_t rand;
@@ -461,6 +467,8 @@ void lanes_stop(lanes_t *l)
 
 	if (!l)
 		return;
+	if (l->lane)
+		lanes_flush(l); /* the consumer has stopped: its thread is done */
 	atomic_store(&l->stop, true);
 	for (i = 0; l->lane && i < l->n; i++) {
 		struct lane *ln = &l->lane[i];
@@ -532,25 +540,48 @@ size_t lanes_depth(lanes_t *l, uint32_t lane)
 	return atomic_load_explicit(&l->lane[lane].depth, memory_order_relaxed);
 }
 
+/* Moves ln's staged jobs into its ring, waking the thread if it idles. */
+static void flush_lane(lanes_t *l, struct lane *ln)
+{
+	size_t i, n = ln->nstaged;
+	bool wake;
+
+	if (n == 0)
+		return;
+	pthread_mutex_lock(&ln->mu);
+	wake = ln->count == 0;
+	for (i = 0; i < n; i++)
+		ln->ring[(ln->head + ln->count + i) % l->depth] = ln->staged[i];
+	ln->count += n;
+	pthread_mutex_unlock(&ln->mu);
+	ln->nstaged = 0;
+	if (wake)
+		pthread_cond_signal(&ln->cv);
+}
+
 void lanes_push(lanes_t *l, struct job *job)
 {
 	uint32_t i;
 
 	for (i = 0; i < l->n; i++) {
 		struct lane *ln = &l->lane[i];
-		bool wake;
 
 		if (!job_lane_has(job, i))
 			continue;
 		job_ref(job);
 		atomic_fetch_add_explicit(&ln->depth, 1, memory_order_relaxed);
-		pthread_mutex_lock(&ln->mu);
-		ln->ring[(ln->head + ln->count) % l->depth] = job;
-		wake = ln->count++ == 0;
-		pthread_mutex_unlock(&ln->mu);
-		if (wake)
-			pthread_cond_signal(&ln->cv);
+		ln->staged[ln->nstaged++] = job;
+		if (ln->nstaged == LANE_STAGE)
+			flush_lane(l, ln);
 	}
+}
+
+void lanes_flush(lanes_t *l)
+{
+	uint32_t i;
+
+	for (i = 0; i < l->n; i++)
+		flush_lane(l, &l->lane[i]);
 }
 
 void lanes_get_stats(lanes_t *l, struct lanes_stats *out)

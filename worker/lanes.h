@@ -22,8 +22,8 @@
  *   lost): the lane stops retrying it; its offset is never marked done.
  *
  * Owns: the threads, queues and pipelines. Borrows flow, store, producer,
- * offsets and the config. Threads: lanes_push / lanes_room from the
- * consumer thread only (single producer per queue); stats from any thread.
+ * offsets and the config. Threads: lanes_push / lanes_flush / lanes_room
+ * from the consumer thread only (single producer per queue); stats from any thread.
  */
 #ifndef WB_LANES_H
 #define WB_LANES_H
@@ -86,8 +86,14 @@ bool lanes_room(lanes_t *l, uint32_t lane);
 bool lanes_low(lanes_t *l, uint32_t lane);
 
 /* Queues job on every lane marked in it (job_lane_set), taking one
- * reference per lane. Only call when lanes_room() is true for each. */
+ * reference per lane. Only call when lanes_room() is true for each.
+ * Jobs are handed to a lane's thread in groups: a job may wait in the
+ * consumer's staging area until lanes_flush, which the consumer calls
+ * before it blocks or waits for the lanes. */
 void lanes_push(lanes_t *l, struct job *job);
+
+/* Hands every staged job to its lane's thread. Consumer thread. */
+void lanes_flush(lanes_t *l);
 
 void lanes_get_stats(lanes_t *l, struct lanes_stats *out);
 
