@@ -165,6 +165,9 @@ struct words {
 	unsigned n;
 	unsigned nkw;    /* the first nkw are single words (keywords) */
 	unsigned mid1;   /* 1 + bit of this matcher in the keyword table; 0: not there */
+	/* choices' candidates only (ld_starts): bit i set when a word starts at
+	 * byte i of w[k], for i < 64 (choice_match); NULL elsewhere */
+	uint64_t *starts;
 };
 
 /* The keywords of every intent and command in one hash table, so a
@@ -1792,6 +1795,29 @@ static bool ld_keywords(struct ld *ld)
 	return true;
 }
 
+/* The word starts of every candidate of ch[0..n) (struct words). */
+static bool ld_starts(struct ld *ld, struct choice *ch, unsigned n)
+{
+	unsigned i, k;
+	uint32_t b;
+
+	for (i = 0; i < n; i++) {
+		struct words *w = &ch[i].cand;
+
+		if (!w->n)
+			continue;
+		if (!(w->starts = pool_alloc(ld->f, w->n * sizeof(*w->starts))))
+			return ld_nomem(ld);
+		for (k = 0; k < w->n; k++) {
+			w->starts[k] = 1;
+			for (b = 1; b < w->len[k] && b < 64; b++)
+				if (w->w[k][b - 1] == ' ')
+					w->starts[k] |= 1ull << b;
+		}
+	}
+	return true;
+}
+
 static bool ld_prep(struct ld *ld)
 {
 	flow_t *f = ld->f;
@@ -1827,6 +1853,8 @@ static bool ld_prep(struct ld *ld)
 			if (st->set[k].val &&
 			    !(st->set[k].esc = ld_escape(ld, st->set[k].val, st->set[k].len, false, &st->set[k].esc_len)))
 				return false;
+		if (!ld_starts(ld, st->slot.vals, st->slot.nvals) || !ld_starts(ld, st->opts, st->nopts))
+			return false;
 		for (k = 0; k < st->slot.nvals; k++) {
 			struct choice *c = &st->slot.vals[k];
 
@@ -2088,10 +2116,13 @@ static size_t words_lead(const struct words *w, const char *f, size_t flen)
  * choice (unique, or none) whose candidate contains f at a word start (f of
  * 3 bytes at least) or appears in f as whole words (3 bytes at least).
  */
+#define FLOW_MATCH_WORDS 32
+
 static int choice_match(const struct choice *ch, unsigned n, const char *f, size_t flen, bool numbers)
 {
 	int found = -1;
-	unsigned i, k;
+	unsigned i, k, nws, w;
+	size_t ws[FLOW_MATCH_WORDS], o;
 
 	if (flen == 0)
 		return -1;
@@ -2107,6 +2138,17 @@ static int choice_match(const struct choice *ch, unsigned n, const char *f, size
 		if (v >= 1 && v <= n)
 			return (int)v - 1;
 	}
+	/* f's word starts, found once for all candidates (has_phrase would
+	 * search them again for each); nws 0: too many words, search */
+	nws = 0;
+	for (o = 0; o < flen && nws < FLOW_MATCH_WORDS; nws++) {
+		const char *sp = memchr(f + o, ' ', flen - o);
+
+		ws[nws] = o;
+		o = sp ? (size_t)(sp - f) + 1 : flen;
+	}
+	if (o < flen)
+		nws = 0;
 	for (i = 0; i < n; i++) {
 		bool hit = false;
 
@@ -2114,9 +2156,29 @@ static int choice_match(const struct choice *ch, unsigned n, const char *f, size
 			const char *c = ch[i].cand.w[k];
 			size_t cl = ch[i].cand.len[k];
 
-			if ((flen >= 3 && has_phrase(c, cl, f, flen, false)) ||
-			    (cl >= 3 && has_phrase(f, flen, c, cl, true)))
+			if (flen >= 3 && cl >= flen && cl <= 64 && ch[i].cand.starts) {
+				/* the word starts where f still fits */
+				uint64_t m = ch[i].cand.starts[k];
+
+				if (cl - flen < 63)
+					m &= (2ull << (cl - flen)) - 1;
+				for (; m && !hit; m &= m - 1) {
+					size_t at = (size_t)__builtin_ctzll(m);
+
+					hit = c[at] == f[0] && memcmp(c + at, f, flen) == 0;
+				}
+			} else if (flen >= 3 && has_phrase(c, cl, f, flen, false)) {
 				hit = true;
+			}
+			if (hit || cl < 3) {
+				/* decided, or too short to look for in f */
+			} else if (nws) {
+				for (w = 0; w < nws && flen - ws[w] >= cl && !hit; w++)
+					hit = f[ws[w]] == c[0] && memcmp(f + ws[w], c, cl) == 0 &&
+					      (ws[w] + cl == flen || f[ws[w] + cl] == ' ');
+			} else {
+				hit = has_phrase(f, flen, c, cl, true);
+			}
 		}
 		if (hit) {
 			if (found >= 0)
