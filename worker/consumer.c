@@ -72,6 +72,9 @@ _Static_assert(CONSUMER_PROVIDERS == WA_PROVIDER_META + 1, "providers");
 _Static_assert(CONSUMER_KINDS == WA_KIND_UNSUPPORTED + 1, "kinds");
 
 #define INC(c, field) atomic_fetch_add_explicit(&(c)->field, 1, memory_order_relaxed)
+/* A counter only the consumer thread writes: a plain load and store, no
+ * locked read-modify-write per record (readers see whole values). */
+#define BUMP(x) atomic_store_explicit(&(x), atomic_load_explicit(&(x), memory_order_relaxed) + 1, memory_order_relaxed)
 
 static bool our_partition(consumer_t *c, const rd_kafka_topic_partition_t *tp);
 
@@ -539,7 +542,7 @@ static void handle(consumer_t *c, rd_kafka_message_t *m)
 		return;
 	}
 	cp = &c->parts[m->partition];
-	INC(c, consumed);
+	BUMP(c->consumed);
 	/* Decoded once, here: routing needs the payload's phones, and the lanes
 	 * apply the copy in batches (a record that does not decode is left to
 	 * the home lane's pipeline, which dead-letters it). */
@@ -550,8 +553,7 @@ static void handle(consumer_t *c, rd_kafka_message_t *m)
 		extra = event_copy_size(evs, n, payload, m->len);
 		for (i = 0; i < n; i++)
 			if ((unsigned)evs[i].provider < CONSUMER_PROVIDERS && (unsigned)evs[i].kind < CONSUMER_KINDS)
-				atomic_fetch_add_explicit(&c->by_kind[evs[i].provider][evs[i].kind], 1,
-							  memory_order_relaxed);
+				BUMP(c->by_kind[evs[i].provider][evs[i].kind]);
 	} else {
 		evs = NULL;
 	}

@@ -17,6 +17,7 @@ struct job *job_new(rd_kafka_message_t *msg, uint32_t epoch, offsets_t *offsets,
 	j->msg = msg;
 	j->partition = msg->partition;
 	j->offset = msg->offset;
+	j->timestamp_ms = rd_kafka_message_timestamp(msg, NULL);
 	j->epoch = epoch;
 	j->offsets = offsets;
 	j->counters = counters;
@@ -77,7 +78,7 @@ void job_unref(struct job *j)
 	else if (offsets_done(j->offsets, j->partition, j->offset, j->epoch)) {
 		atomic_fetch_add_explicit(&j->counters->done, 1, memory_order_relaxed);
 		if (j->counters->done_ts)
-			note_done_ts(&j->counters->done_ts[j->partition], rd_kafka_message_timestamp(j->msg, NULL));
+			note_done_ts(&j->counters->done_ts[j->partition], j->timestamp_ms);
 	}
 	else
 		atomic_fetch_add_explicit(&j->counters->abandoned, 1, memory_order_relaxed);

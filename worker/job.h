@@ -48,6 +48,7 @@ struct job {
 	rd_kafka_message_t *msg;
 	int32_t partition;
 	int64_t offset;
+	int64_t timestamp_ms;      /* the record's timestamp (Unix ms), -1: none */
 	uint32_t epoch;            /* the assignment that fetched it */
 	atomic_uint refs;
 	atomic_bool failed;        /* an output was not delivered */

@@ -195,7 +195,7 @@ static struct pipeline_source job_source(struct lane *ln, const struct job *job)
 		.topic = ln->l->cfg->inbound_topic,
 		.partition = job->partition,
 		.offset = job->offset,
-		.timestamp_ms = rd_kafka_message_timestamp(m, NULL),
+		.timestamp_ms = job->timestamp_ms,
 		.key = m->key,
 		.key_len = m->key ? m->key_len : 0,
 		.lane = ln->id,
