@@ -1,6 +1,8 @@
 /*
  * ctx_redis.c - the Redis backend of ctx_store: a small pool of redis_conn
- * connections, compare-and-set writes in one Lua script, pipelined batches.
+ * connections, compare-and-set writes in one Lua script, pipelined batches
+ * (a batch of puts is one script call per chunk of up to 64 keys, a batch
+ * of gets one GETRANGE per key, each batch in one round trip).
  *
  * Layout in Redis: key "wabot:ctx:{<phone>}" (the hash tag keeps one phone
  * in one cluster slot); value a JSON object that begins with the store-owned
@@ -25,7 +27,9 @@
  * CR_MAX_STORED + 1 bytes, so an oversized value costs one bounded reply and
  * is reported as corrupt, instead of an unbounded GET reply.
  * Does not: retry failed round trips (the caller decides), talk to Redis
- * Cluster (no MOVED handling), or present client certificates.
+ * Cluster (no MOVED handling; and a put chunk's keys, one hash tag per
+ * phone, would be in different slots: a cluster client must split chunks
+ * per slot), or present client certificates.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -69,25 +73,58 @@
 #define CR_BACKOFF_MIN_MS 100
 #define CR_BACKOFF_MAX_MS 5000
 
+/*
+ * A put batch goes to Redis as one script call per chunk of at most
+ * CR_PUT_CHUNK_KEYS keys (all chunks of a batch in one round trip). The
+ * bound keeps one call's argument count (3 + 6 per key), its reply (one
+ * element per key, under REDIS_CONN_MAX_ELEMENTS) and the time the server
+ * spends in one script short; the worker's batches are at most 64
+ * keys (LANE_BATCH), so they take one call. A chunk also ends before the
+ * callers' members pass CR_PUT_CHUNK_BYTES (unless one item alone is larger),
+ * so large contexts do not make one huge command.
+ */
+#define CR_PUT_CHUNK_KEYS 64
+#define CR_PUT_CHUNK_BYTES (256u * 1024u)
+
 /* Replies and command buffers of a slot above this are freed after use. */
 #define CR_KEEP_BUF_BYTES (4u * 1024u * 1024u)
 
 /*
- * The write script: compare-and-set plus TTL in one atomic step.
- * KEYS[1] key. ARGV[1] expected version ("" = any), ARGV[2] updated_at (unix
- * ms), ARGV[3] TTL ms, ARGV[4] the caller's members ("" for none).
- * Returns {1, new_version} or {0, current_version}; versions are strings
- * (Lua numbers are doubles: never let Redis truncate them).
+ * The write script: compare-and-set plus TTL in one atomic step per key, for
+ * a whole chunk of a batch in one call. KEYS[1..n] the keys; 5 ARGV per key,
+ * for KEYS[i] (j = 5i - 5):
+ *   ARGV[j+1] expected version ("" = any),
+ *   ARGV[j+2] fast-path prefix {"version":E, (E the expected version) or ""
+ *             (any, 0, or above 2^53-1: no fast path),
+ *   ARGV[j+3] the new version E+1 ("" for any),
+ *   ARGV[j+4] TTL ms,
+ *   ARGV[j+5] the value to store, built by the client:
+ *             {"version":E+1,"updated_at":T,<caller's members>} (T unix ms,
+ *             ",<members>" left out when there are none); for "any" the
+ *             version is 0 and the script puts the one it computes instead.
+ * Returns an array of n results, the i-th for KEYS[i]: the new version (a
+ * string) when written, {0, current_version} on conflict (nothing written),
+ * or an error reply (the SET refused, e.g. OOM: redis.pcall, so one refused
+ * key neither stops the keys after it nor hides that the keys before it
+ * were written). Versions are strings (Lua numbers are doubles: never let
+ * Redis truncate them). Keys are handled in order, so a key given twice
+ * sees its first write. A batch of 1 uses the same script (n = 1).
  *
  * The version of a stored value is its top-level "version" member when the
  * value is a valid JSON object and the member is an integral number in
  * 1..2^53-1, else 0 (absent key, other types, foreign or corrupt values).
  * The reader in this file applies the same rule, so a client that read
  * version v can always write with expected v. Fast path (every value we
- * wrote): the value starts with {"version":v and the caller expects v or
- * anything: no decoding. Only a mismatch or a foreign value pays for the
- * UTF-8 check and cjson.decode, so a corrupt value that still carries our
- * prefix counts as 0 and a client that read it as a miss can overwrite it.
+ * wrote): the value starts with {"version":v followed by ',' or '}' and the
+ * caller expects v or anything: no decoding. Only a mismatch or a foreign
+ * value pays for the UTF-8 check and cjson.decode, so a corrupt value that
+ * still carries our prefix counts as 0 and a client that read it as a miss
+ * can overwrite it. The common case of the fast path (expected v in
+ * 1..2^53-1, our own value, so ',' follows) is decided by comparing the
+ * first bytes of the value (GETRANGE, a short string) with ARGV[j+2]; any
+ * other case runs the general code below it on the whole value, which
+ * applies the rule above, fast path included. The new value then is ARGV[j+5]
+ * as sent: no string is built in Lua unless the caller expects "any".
  * Why the rule and not "prefix or 0" (the first design): the reader honours
  * a foreign object's "version" member, and a script blind to it would
  * refuse every write to such a key with a conflict, forever.
@@ -95,54 +132,86 @@
  * exotic texts (json-c takes 'single quotes' and NaN, cjson takes 0x10);
  * a planted value of that kind with a "version" member can only be replaced
  * with CTX_VERSION_ANY or deleted. Our own writes never produce one.
- * Cost, measured (INFO commandstats, loaded 2-core VM, 230-byte context):
- * about 15 us per EVALSHA against 8 us for a bare GET + SET script; the
- * slow-path code sits in a branch, since defining it as Lua functions cost
- * about 1.5 us per call even when unused.
+ * Cost, measured (INFO commandstats, loaded 2-core VM, 230-byte context,
+ * server time per key written): one EVALSHA per key took 11-15 us, most of
+ * it per-call setup (script lookup, KEYS/ARGV tables, reply) and the Lua
+ * strings built per key (the GET reply, three concatenations, a
+ * string.format, a result table); this shape takes 6-9 us per key in a
+ * chunk of 50 (bench_ctx_redis, same runs: 12-13.5 us before), of which
+ * redis.pcall('SET') is about 2 and the KEYS/ARGV tables about 1; a batch
+ * of 1 takes 15-16 us against 21-25 us before. The slow-path code sits in a branch of the loop, not in a
+ * Lua function.
+ * Cluster: all keys of a chunk go to one script call; on Redis Cluster they
+ * would be in different slots (one {phone} hash tag per key) and the call
+ * would fail with CROSSSLOT, so a cluster client would have to split chunks
+ * per slot. This file talks to a standalone server only (see the top).
  */
 static const char cr_script[] =
 	"local MAXV = 9007199254740991\n"
-	"local cur = redis.pcall('GET', KEYS[1])\n"
-	"local exp = ARGV[1]\n"
-	"local v = '0'\n"
-	"if type(cur) == 'string' then\n"
-	"  local m = string.match(cur, '^{\"version\":([1-9]%d*)[,}]')\n"
-	"  if m and #m <= 16 and tonumber(m) <= MAXV and (exp == '' or exp == m) then\n"
-	"    v = m\n"
-	"  elseif string.find(cur, '^[ \\t\\r\\n]*{') then\n"
-	"    local ok = true\n"
-	"    if string.find(cur, '[\\128-\\255]') then\n"
-	"      local i, n = 1, #cur\n"
-	"      while ok and i <= n do\n"
-	"        local c, k = string.byte(cur, i), -1\n"
-	"        if c < 128 then k = 0\n"
-	"        elseif c >= 192 and c < 224 then k = 1\n"
-	"        elseif c >= 224 and c < 240 then k = 2\n"
-	"        elseif c >= 240 and c < 248 then k = 3 end\n"
-	"        if k < 0 then ok = false end\n"
-	"        for j = i + 1, i + k do\n"
-	"          local d = string.byte(cur, j)\n"
-	"          if not d or d < 128 or d >= 192 then ok = false end\n"
+	"local n = #KEYS\n"
+	"if #ARGV ~= 5 * n then return redis.error_reply('ERR wabot: 5 ARGV per key') end\n"
+	"local res = {}\n"
+	"for i = 1, n do\n"
+	"  local a = 5 * i - 5\n"
+	"  local key, pre = KEYS[i], ARGV[a + 2]\n"
+	"  if pre ~= '' and redis.pcall('GETRANGE', key, '0', #pre - 1) == pre then\n"
+	"    local r = redis.pcall('SET', key, ARGV[a + 5], 'PX', ARGV[a + 4])\n"
+	"    if type(r) == 'table' and r.err then res[i] = r else res[i] = ARGV[a + 3] end\n"
+	"  else\n"
+	"    local cur = redis.pcall('GET', key)\n"
+	"    local exp = ARGV[a + 1]\n"
+	"    local v = '0'\n"
+	"    if type(cur) == 'string' then\n"
+	"      local m = string.match(cur, '^{\"version\":([1-9]%d*)[,}]')\n"
+	"      if m and #m <= 16 and tonumber(m) <= MAXV and (exp == '' or exp == m) then\n"
+	"        v = m\n"
+	"      elseif string.find(cur, '^[ \\t\\r\\n]*{') then\n"
+	"        local ok = true\n"
+	"        if string.find(cur, '[\\128-\\255]') then\n"
+	"          local q, len = 1, #cur\n"
+	"          while ok and q <= len do\n"
+	"            local c, k = string.byte(cur, q), -1\n"
+	"            if c < 128 then k = 0\n"
+	"            elseif c >= 192 and c < 224 then k = 1\n"
+	"            elseif c >= 224 and c < 240 then k = 2\n"
+	"            elseif c >= 240 and c < 248 then k = 3 end\n"
+	"            if k < 0 then ok = false end\n"
+	"            for j = q + 1, q + k do\n"
+	"              local d = string.byte(cur, j)\n"
+	"              if not d or d < 128 or d >= 192 then ok = false end\n"
+	"            end\n"
+	"            q = q + k + 1\n"
+	"          end\n"
 	"        end\n"
-	"        i = i + k + 1\n"
+	"        local obj\n"
+	"        if ok then ok, obj = pcall(cjson.decode, cur) end\n"
+	"        if ok and type(obj) == 'table' then\n"
+	"          local x = obj['version']\n"
+	"          if type(x) == 'number' and x >= 1 and x <= MAXV and x == math.floor(x) then\n"
+	"            v = string.format('%.0f', x)\n"
+	"          end\n"
+	"        end\n"
 	"      end\n"
 	"    end\n"
-	"    local obj\n"
-	"    if ok then ok, obj = pcall(cjson.decode, cur) end\n"
-	"    if ok and type(obj) == 'table' then\n"
-	"      local x = obj['version']\n"
-	"      if type(x) == 'number' and x >= 1 and x <= MAXV and x == math.floor(x) then\n"
-	"        v = string.format('%.0f', x)\n"
+	"    if exp ~= '' and exp ~= v then\n"
+	"      res[i] = {0, v}\n"
+	"    else\n"
+	"      local nv, body = ARGV[a + 3], ARGV[a + 5]\n"
+	"      if exp == '' then\n"
+	"        nv = string.format('%.0f', tonumber(v) + 1)\n"
+	"        body = '{\"version\":' .. nv .. string.sub(body, 13)\n"
 	"      end\n"
+	"      local r = redis.pcall('SET', key, body, 'PX', ARGV[a + 4])\n"
+	"      if type(r) == 'table' and r.err then res[i] = r else res[i] = nv end\n"
 	"    end\n"
 	"  end\n"
 	"end\n"
-	"if exp ~= '' and exp ~= v then return {0, v} end\n"
-	"local nv = string.format('%.0f', tonumber(v) + 1)\n"
-	"local body = '{\"version\":' .. nv .. ',\"updated_at\":' .. ARGV[2]\n"
-	"if ARGV[4] ~= '' then body = body .. ',' .. ARGV[4] end\n"
-	"redis.call('SET', KEYS[1], body .. '}', 'PX', ARGV[3])\n"
-	"return {1, nv}\n";
+	"return res\n";
+
+/* One script call of a put batch: the keys sent[lo..hi). */
+struct cr_span {
+	size_t lo, hi;
+};
 
 /* One pooled connection and the buffers of the call using it. Every field
  * belongs to the thread that took the slot from the free list. */
@@ -151,8 +220,12 @@ struct cr_slot {
 	struct redis_cmdbuf cmds;    /* commands of the current round trip */
 	redisReply **replies;        /* replies of the current round trip */
 	size_t replies_cap;          /* entries allocated in replies */
-	size_t *retry;               /* put items to re-run with EVAL (NOSCRIPT) */
-	size_t retry_cap;            /* entries allocated in retry */
+	size_t *sent;                /* put: item index of each key sent, in order */
+	size_t sent_cap;             /* entries allocated in sent */
+	struct cr_span *spans;       /* put: sent[lo..hi) of each script call */
+	size_t spans_cap;            /* entries allocated in spans */
+	char *args;                  /* put: text of one script call's arguments */
+	size_t args_cap;             /* bytes allocated in args */
 	struct json_tokener *tok;    /* reused parser, depth CR_JSON_DEPTH */
 	struct json_doc doc;         /* json.h document of the fast path */
 };
@@ -378,10 +451,21 @@ static void cr_release(struct ctx_redis *cr, struct cr_slot *s)
 {
 	if (s->cmds.cap > CR_KEEP_BUF_BYTES)
 		redis_cmdbuf_fini(&s->cmds);
+	if (s->args_cap > CR_KEEP_BUF_BYTES) {
+		free(s->args);
+		s->args = NULL;
+		s->args_cap = 0;
+	}
 	if (s->replies_cap * sizeof(*s->replies) > CR_KEEP_BUF_BYTES) {
 		free(s->replies);
 		s->replies = NULL;
 		s->replies_cap = 0;
+		free(s->sent);
+		s->sent = NULL;
+		s->sent_cap = 0;
+		free(s->spans);
+		s->spans = NULL;
+		s->spans_cap = 0;
 	}
 	pthread_mutex_lock(&cr->mu);
 	cr->free_slots[cr->n_free++] = s;
@@ -420,13 +504,21 @@ static wb_err_t cr_reserve(struct cr_slot *s, size_t n)
 		s->replies = r;
 		s->replies_cap = n;
 	}
-	if (s->retry_cap < n) {
-		size_t *x = realloc(s->retry, n * sizeof(*x));
+	if (s->sent_cap < n) {
+		size_t *x = realloc(s->sent, n * sizeof(*x));
 
 		if (!x)
 			return WB_ERR_NOMEM;
-		s->retry = x;
-		s->retry_cap = n;
+		s->sent = x;
+		s->sent_cap = n;
+	}
+	if (s->spans_cap < n) {
+		struct cr_span *x = realloc(s->spans, n * sizeof(*x));
+
+		if (!x)
+			return WB_ERR_NOMEM;
+		s->spans = x;
+		s->spans_cap = n;
 	}
 	return WB_OK;
 }
@@ -749,40 +841,118 @@ static bool cr_members(const char *json, size_t len, const char **m, size_t *mle
 	return true;
 }
 
-/* Appends EVALSHA (or EVAL when eval) for one put item. */
-static wb_err_t cr_append_put(struct ctx_redis *cr, struct cr_slot *s, const struct ctx_put_item *it,
-			      const char *now, bool eval)
-{
-	char key[CR_MAX_KEY_BYTES + 1], exp[24], ttl[16];
-	const char *members;
-	size_t mlen;
-	const char *argv[8];
-	size_t argl[8];
+/* Bytes of one key's arguments besides the caller's members: the key, the
+ * expected and new versions, the prefix, the TTL and the value's own text. */
+#define CR_PUT_ARG_BYTES (CR_MAX_KEY_BYTES + 256)
 
-	if (!cr_members(it->json, it->len, &members, &mlen))
+/*
+ * Appends EVALSHA (or EVAL when eval) of the script for the put items
+ * sent[sp.lo..sp.hi) (at most CR_PUT_CHUNK_KEYS, all object texts). The
+ * arguments' text is written to s->args first (sized up front, so the
+ * pointers into it stay valid), then formatted into s->cmds.
+ */
+static wb_err_t cr_append_chunk(struct ctx_redis *cr, struct cr_slot *s, const struct ctx_put_item *items,
+				struct cr_span sp, const char *now, bool eval)
+{
+	const char *argv[3 + 6 * CR_PUT_CHUNK_KEYS];
+	size_t argl[3 + 6 * CR_PUT_CHUNK_KEYS];
+	size_t k = sp.hi - sp.lo, need = 32, used = 0;
+	char *p;
+
+	if (k == 0 || k > CR_PUT_CHUNK_KEYS)
 		return WB_ERR_INVALID;
-	if (it->expected_version == CTX_VERSION_ANY)
-		exp[0] = '\0';
-	else
-		snprintf(exp, sizeof exp, "%" PRIu64, it->expected_version);
-	snprintf(ttl, sizeof ttl, "%" PRIu32, it->ttl_ms);
+	for (size_t j = sp.lo; j < sp.hi; j++)
+		need += CR_PUT_ARG_BYTES + items[s->sent[j]].len;
+	if (s->args_cap < need) {
+		char *x = realloc(s->args, need);
+
+		if (!x)
+			return WB_ERR_NOMEM;
+		s->args = x;
+		s->args_cap = need;
+	}
 	argv[0] = eval ? "EVAL" : "EVALSHA";
 	argl[0] = strlen(argv[0]);
 	argv[1] = eval ? cr_script : cr->sha;
 	argl[1] = eval ? sizeof cr_script - 1 : 40;
-	argv[2] = "1";
-	argl[2] = 1;
-	argv[3] = key;
-	argl[3] = cr_key(key, it->key);
-	argv[4] = exp;
-	argl[4] = strlen(exp);
-	argv[5] = now;
-	argl[5] = strlen(now);
-	argv[6] = ttl;
-	argl[6] = strlen(ttl);
-	argv[7] = members;
-	argl[7] = mlen;
-	return redis_cmdbuf_append(&s->cmds, 8, argv, argl);
+	argv[2] = s->args;
+	argl[2] = (size_t)snprintf(s->args, need, "%zu", k);
+	used = argl[2] + 1;
+	for (size_t j = 0; j < k; j++) {
+		const struct ctx_put_item *it = &items[s->sent[sp.lo + j]];
+		uint64_t e = it->expected_version;
+		bool any = e == CTX_VERSION_ANY;
+		/* the prefix test only where the script's rule takes the fast path */
+		bool fast = !any && e >= 1 && e <= CR_MAX_VERSION;
+		size_t ka = 3 + j, aa = 3 + k + 5 * j;
+		const char *members;
+		size_t mlen;
+		int w;
+
+		if (!cr_members(it->json, it->len, &members, &mlen))
+			return WB_ERR_INVALID;
+		/* each text is NUL-terminated by snprintf: used counts it */
+		p = s->args + used;
+		argv[ka] = p;
+		argl[ka] = cr_key(p, it->key);
+		used += argl[ka] + 1;
+		p = s->args + used; /* ARGV[j+1]: E */
+		argv[aa] = p;
+		argl[aa] = any ? 0 : (size_t)snprintf(p, need - used, "%" PRIu64, e);
+		used += argl[aa] + 1;
+		p = s->args + used; /* ARGV[j+2]: {"version":E, */
+		argv[aa + 1] = p;
+		argl[aa + 1] = fast ? (size_t)snprintf(p, need - used, "{\"version\":%" PRIu64 ",", e) : 0;
+		used += argl[aa + 1] + 1;
+		p = s->args + used; /* ARGV[j+3]: E+1 (no overflow: E < CTX_VERSION_ANY) */
+		argv[aa + 2] = p;
+		argl[aa + 2] = any ? 0 : (size_t)snprintf(p, need - used, "%" PRIu64, e + 1);
+		used += argl[aa + 2] + 1;
+		p = s->args + used; /* ARGV[j+4]: TTL */
+		argv[aa + 3] = p;
+		argl[aa + 3] = (size_t)snprintf(p, need - used, "%" PRIu32, it->ttl_ms);
+		used += argl[aa + 3] + 1;
+		p = s->args + used; /* ARGV[j+5]: the value; version 0 stands for "any" */
+		w = snprintf(p, need - used, "{\"version\":%" PRIu64 ",\"updated_at\":%s%s", any ? 0 : e + 1, now,
+			     mlen ? "," : "");
+		memcpy(p + w, members, mlen);
+		p[(size_t)w + mlen] = '}';
+		argv[aa + 4] = p;
+		argl[aa + 4] = (size_t)w + mlen + 1;
+		used += argl[aa + 4];
+	}
+	return redis_cmdbuf_append(&s->cmds, (int)(3 + 6 * k), argv, argl);
+}
+
+/*
+ * Splits the valid items of a batch into script calls: fills s->sent with
+ * their indices (in order) and s->spans with the calls, each at most
+ * CR_PUT_CHUNK_KEYS keys and, unless one item alone is larger, at most
+ * CR_PUT_CHUNK_BYTES of the callers' members. Items that are not object
+ * texts get WB_ERR_INVALID and are not sent. Returns the number of spans.
+ */
+static size_t cr_plan_puts(struct cr_slot *s, struct ctx_put_item *items, size_t n)
+{
+	size_t n_sent = 0, n_spans = 0, bytes = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *members;
+		size_t mlen;
+
+		if (!cr_members(items[i].json, items[i].len, &members, &mlen)) {
+			items[i].err = WB_ERR_INVALID;
+			continue;
+		}
+		if (n_spans == 0 || s->spans[n_spans - 1].hi - s->spans[n_spans - 1].lo >= CR_PUT_CHUNK_KEYS ||
+		    bytes + mlen > CR_PUT_CHUNK_BYTES) {
+			s->spans[n_spans++] = (struct cr_span){n_sent, n_sent};
+			bytes = 0;
+		}
+		bytes += mlen;
+		s->sent[n_sent++] = i;
+		s->spans[n_spans - 1].hi = n_sent;
+	}
+	return n_spans;
 }
 
 /* Reads a version element of the script's reply (a string, or an integer
@@ -809,25 +979,48 @@ static bool cr_reply_version(const redisReply *r, uint64_t *out)
 	return true;
 }
 
-/* Fills it from the script's reply. Returns true when it must be re-run
- * with EVAL (NOSCRIPT). */
-static bool cr_put_result(const redisReply *r, struct ctx_put_item *it)
+/* Fills it from its element of the script's reply: the new version (a
+ * string) when written, {0, current_version} on conflict, or an error. */
+static void cr_put_result(const redisReply *r, struct ctx_put_item *it)
 {
 	uint64_t v;
 
-	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
-		return true;
 	if (r->type == REDIS_REPLY_ERROR) {
 		cr_log_server_error("put", it->key, r);
 		it->err = cr_map_server_error(r);
-	} else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-		   r->element[0]->type != REDIS_REPLY_INTEGER || !cr_reply_version(r->element[1], &v)) {
-		it->err = WB_ERR_PROTOCOL;
-	} else if (r->element[0]->integer == 1) {
+	} else if (r->type == REDIS_REPLY_STRING && cr_reply_version(r, &v)) {
 		it->new_version = v;
 		it->err = WB_OK;
-	} else {
+	} else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+		   r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 0 &&
+		   cr_reply_version(r->element[1], &v)) {
 		it->err = WB_ERR_CONFLICT;
+	} else {
+		it->err = WB_ERR_PROTOCOL;
+	}
+}
+
+/* Fills the items of span sp from the reply of its script call. Returns
+ * true when the call must be re-run with EVAL (NOSCRIPT), items untouched. */
+static bool cr_chunk_result(const redisReply *r, struct ctx_put_item *items, const size_t *sent,
+			    struct cr_span sp)
+{
+	size_t k = sp.hi - sp.lo;
+
+	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
+		return true;
+	for (size_t j = 0; j < k; j++) {
+		struct ctx_put_item *it = &items[sent[sp.lo + j]];
+
+		if (r->type == REDIS_REPLY_ERROR) {
+			/* the whole call refused (BUSY, NOPERM, ...): every key */
+			cr_log_server_error("put", it->key, r);
+			it->err = cr_map_server_error(r);
+		} else if (r->type != REDIS_REPLY_ARRAY || r->elements != k) {
+			it->err = WB_ERR_PROTOCOL;
+		} else {
+			cr_put_result(r->element[j], it);
+		}
 	}
 	return false;
 }
@@ -837,7 +1030,7 @@ static wb_err_t cr_put_many(void *be, struct ctx_put_item *items, size_t n)
 	struct ctx_redis *cr = be;
 	struct cr_slot *s;
 	char now[24];
-	size_t i, n_retry = 0, n_cmds = 0;
+	size_t i, k, n_spans = 0, n_retry = 0;
 	wb_err_t err;
 
 	snprintf(now, sizeof now, "%" PRId64, ctx_now_wall_ms());
@@ -849,28 +1042,21 @@ static wb_err_t cr_put_many(void *be, struct ctx_put_item *items, size_t n)
 	err = cr_reserve(s, n);
 	redis_cmdbuf_reset(&s->cmds);
 	/* Items that are not object texts never reach Redis (ctx_store.c checks
-	 * them, this is belt and braces); retry[] maps replies to items. */
-	for (i = 0; i < n && err == WB_OK; i++) {
-		wb_err_t e = cr_append_put(cr, s, &items[i], now, false);
-
-		if (e == WB_OK)
-			s->retry[n_cmds++] = i;
-		else if (e == WB_ERR_INVALID)
-			items[i].err = e;
-		else
-			err = e;
-	}
-	if (err == WB_OK && n_cmds > 0)
-		err = cr_round_trip(cr, s, n_cmds);
+	 * them, this is belt and braces); sent[] and spans[] map replies to
+	 * items: one script call (one reply) per span. */
+	if (err == WB_OK)
+		n_spans = cr_plan_puts(s, items, n);
+	for (k = 0; k < n_spans && err == WB_OK; k++)
+		err = cr_append_chunk(cr, s, items, s->spans[k], now, false);
+	if (err == WB_OK && n_spans > 0)
+		err = cr_round_trip(cr, s, n_spans);
 	if (err != WB_OK) {
 		cr_release(cr, s);
 		goto out_all;
 	}
-	for (size_t k = 0; k < n_cmds; k++) {
-		struct ctx_put_item *it = &items[s->retry[k]];
-
-		if (cr_put_result(s->replies[k], it))
-			s->retry[n_retry++] = s->retry[k]; /* n_retry <= k: in place */
+	for (k = 0; k < n_spans; k++) {
+		if (cr_chunk_result(s->replies[k], items, s->sent, s->spans[k]))
+			s->spans[n_retry++] = s->spans[k]; /* n_retry <= k: in place */
 		freeReplyObject(s->replies[k]);
 		s->replies[k] = NULL;
 	}
@@ -878,21 +1064,23 @@ static wb_err_t cr_put_many(void *be, struct ctx_put_item *items, size_t n)
 		/* The script cache was flushed (SCRIPT FLUSH, restart, failover):
 		 * EVAL loads it again. Same order, second round trip. */
 		redis_cmdbuf_reset(&s->cmds);
-		for (i = 0; i < n_retry && err == WB_OK; i++)
-			err = cr_append_put(cr, s, &items[s->retry[i]], now, true);
+		for (k = 0; k < n_retry && err == WB_OK; k++)
+			err = cr_append_chunk(cr, s, items, s->spans[k], now, true);
 		if (err == WB_OK)
 			err = cr_round_trip(cr, s, n_retry);
-		for (i = 0; i < n_retry; i++) {
-			struct ctx_put_item *it = &items[s->retry[i]];
+		for (k = 0; k < n_retry; k++) {
+			struct cr_span sp = s->spans[k];
 
 			if (err != WB_OK) {
-				it->err = err;
+				for (i = sp.lo; i < sp.hi; i++)
+					items[s->sent[i]].err = err;
 				continue;
 			}
-			if (cr_put_result(s->replies[i], it))
-				it->err = WB_ERR_PROTOCOL; /* NOSCRIPT after EVAL */
-			freeReplyObject(s->replies[i]);
-			s->replies[i] = NULL;
+			if (cr_chunk_result(s->replies[k], items, s->sent, sp)) /* NOSCRIPT after EVAL */
+				for (i = sp.lo; i < sp.hi; i++)
+					items[s->sent[i]].err = WB_ERR_PROTOCOL;
+			freeReplyObject(s->replies[k]);
+			s->replies[k] = NULL;
 		}
 	}
 	cr_release(cr, s);
@@ -1001,7 +1189,9 @@ static void cr_destroy(void *be)
 		redis_conn_destroy(s->conn);
 		redis_cmdbuf_fini(&s->cmds);
 		free(s->replies);
-		free(s->retry);
+		free(s->sent);
+		free(s->spans);
+		free(s->args);
 		if (s->tok)
 			json_tokener_free(s->tok);
 		json_doc_fini(&s->doc);

@@ -73,6 +73,35 @@ struct contact_memo {
 	const char *err_field;
 };
 
+/* A member name scan_members() looks for. */
+struct member_key {
+	const char *name;
+	uint8_t len;
+	bool ci; /* ASCII case-insensitive (contract Q2) */
+};
+
+#define MKEY(lit) {lit, sizeof(lit) - 1, false}
+#define MKEY_CI(lit) {lit, sizeof(lit) - 1, true}
+
+/* Buckets of a member_set's index (a power of two). */
+#define MSET_BUCKETS 64u
+
+/*
+ * The member names of one kind of object (envelope, data, Meta message ...)
+ * with an index: bucket[h] has bit i set when keys[i] hashes to h, so a
+ * member of the object is compared with at most the one or two keys of its
+ * bucket instead of every key (17 for a Meta message). Built once per
+ * decoder by member_sets_init().
+ */
+struct member_set {
+	const struct member_key *keys;
+	uint32_t nkeys; /* at most 32 */
+	uint32_t bucket[MSET_BUCKETS];
+};
+
+/* The sets, named by the object they describe. */
+enum { SET_ENV, SET_DATA, SET_CONTACT, SET_MSG, SET_STATUS, SET_CHANGE, SET_VALUE, SET__COUNT };
+
 struct event_decoder {
 	struct json_doc doc;      /* tokens of the current payload */
 	struct wa_event *evs;     /* events of the current call */
@@ -83,7 +112,10 @@ struct event_decoder {
 	size_t arena_used;        /* bytes */
 	event_err_t rec_err;      /* record-level failure met while decoding */
 	struct contact_memo cm[EVENT_MAX_CONTACTS];
+	struct member_set sets[SET__COUNT]; /* constant once built */
 };
+
+static void member_sets_init(event_decoder_t *dec);
 
 /* ---- names ---- */
 
@@ -160,6 +192,7 @@ event_decoder_t *event_decoder_new(void)
 	if (!dec)
 		return NULL;
 	json_doc_init(&dec->doc);
+	member_sets_init(dec);
 	dec->evs_cap = 8;
 	dec->evs = malloc(dec->evs_cap * sizeof(*dec->evs));
 	if (!dec->evs) {
@@ -192,8 +225,24 @@ static inline bool tok_absent(const struct json_doc *d, uint32_t t)
 	return t == JSON_NONE || d->toks[t].type == JSON_NULL;
 }
 
-/* json_str_eq() against a string literal. */
-#define TOK_EQ(d, t, lit) json_str_eq((d), (t), (lit), sizeof(lit) - 1)
+/* json_str_eq() with its common case inline: t (JSON_NONE allowed) is a
+ * string without escapes, compared by length first. */
+static inline bool tok_eq(const struct json_doc *d, uint32_t t, const char *s, size_t len)
+{
+	const struct json_tok *k;
+
+	if (t >= d->ntoks)
+		return false;
+	k = &d->toks[t];
+	if (k->type != JSON_STRING)
+		return false;
+	if (k->flags & JSON_TOK_ESCAPED)
+		return json_str_eq(d, t, s, len);
+	return k->len == len && memcmp(d->text + k->start, s, len) == 0;
+}
+
+/* tok_eq() against a string literal. */
+#define TOK_EQ(d, t, lit) tok_eq((d), (t), (lit), sizeof(lit) - 1)
 
 /* The first error of an event wins. */
 static void ev_fail(struct wa_event *ev, event_err_t e, const char *field)
@@ -338,65 +387,120 @@ static bool id_str(event_decoder_t *dec, struct wa_event *ev, uint32_t t, const 
 	return t != JSON_NONE && str_take(dec, ev, t, path, out);
 }
 
-/* A member name scan_members() looks for. */
-struct member_key {
-	const char *name;
-	uint8_t len;
-	bool ci; /* ASCII case-insensitive (contract Q2) */
-};
+/*
+ * Bucket of a member name of n >= 1 bytes: its length, first and last
+ * bytes. ASCII letters are folded (| 0x20) so every spelling of a
+ * case-insensitive key lands in its bucket; the bucket only picks
+ * candidates, the comparison after it decides.
+ */
+static inline unsigned member_hash(const char *s, size_t n)
+{
+	return ((unsigned)n * 7u + ((unsigned char)s[0] | 0x20u) * 3u + ((unsigned char)s[n - 1] | 0x20u)) &
+	       (MSET_BUCKETS - 1u);
+}
 
-#define MKEY(lit) {lit, sizeof(lit) - 1, false}
-#define MKEY_CI(lit) {lit, sizeof(lit) - 1, true}
+static void member_set_init(struct member_set *set, const struct member_key *keys, uint32_t nkeys)
+{
+	uint32_t i;
+
+	set->keys = keys;
+	set->nkeys = nkeys;
+	memset(set->bucket, 0, sizeof(set->bucket));
+	for (i = 0; i < nkeys; i++)
+		set->bucket[member_hash(keys[i].name, keys[i].len)] |= 1u << i;
+}
 
 static bool eq_ci(const char *s, size_t n, const char *lit);
 
 /*
- * One pass over the members of obj: out[i] = value token of keys[i], or
- * JSON_NONE (also when obj is no object). With duplicate keys the last one
- * wins, as json_get() does. Measured: json_get() per field made lookups half
- * of the decode time (one scan of the object per field, a call per key
- * comparison); one pass with a length test first costs a few ns per member.
+ * a and b (n bytes each) are equal. Member names are short: overlapping
+ * word loads from each side decide without the call and the setup of a
+ * memcmp(), which cost more than the rest of a member's lookup.
  */
-static void scan_members(const struct json_doc *d, uint32_t obj, const struct member_key *keys, size_t nkeys,
-			 uint32_t *out)
+static inline bool bytes_eq(const char *a, const char *b, size_t n)
 {
-	uint32_t m, k, count;
-	size_t i;
+	uint64_t a0, a1, b0, b1;
+	uint32_t c0, c1, d0, d1;
 
-	for (i = 0; i < nkeys; i++)
-		out[i] = JSON_NONE;
+	for (; n > 16; a += 8, b += 8, n -= 8) {
+		memcpy(&a0, a, 8);
+		memcpy(&b0, b, 8);
+		if (a0 != b0)
+			return false;
+	}
+	if (n >= 8) {
+		memcpy(&a0, a, 8);
+		memcpy(&a1, a + n - 8, 8);
+		memcpy(&b0, b, 8);
+		memcpy(&b1, b + n - 8, 8);
+		return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+	}
+	if (n >= 4) {
+		memcpy(&c0, a, 4);
+		memcpy(&c1, a + n - 4, 4);
+		memcpy(&d0, b, 4);
+		memcpy(&d1, b + n - 4, 4);
+		return ((c0 ^ d0) | (c1 ^ d1)) == 0;
+	}
+	/* bytes 0, n/2 and n-1 cover 1 to 3 bytes */
+	return n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1]);
+}
+
+/* Index in set->keys of the member name s (n bytes, decoded), or
+ * UINT32_MAX. Candidates are tried in key order: the first match wins. */
+static inline uint32_t member_find(const struct member_set *set, const char *s, size_t n)
+{
+	uint32_t cand, i;
+
+	if (n == 0)
+		return UINT32_MAX; /* no key is empty */
+	for (cand = set->bucket[member_hash(s, n)]; cand; cand &= cand - 1) {
+		const struct member_key *key = &set->keys[__builtin_ctz(cand)];
+
+		/* an exact spelling is a case-insensitive match too */
+		if (key->len == n && (bytes_eq(s, key->name, n) || (key->ci && eq_ci(s, n, key->name)))) {
+			i = (uint32_t)__builtin_ctz(cand);
+			return i;
+		}
+	}
+	return UINT32_MAX;
+}
+
+/* member_find() for a key token with escapes: decoded first. */
+static uint32_t member_find_escaped(const struct json_doc *d, uint32_t k, const struct member_set *set)
+{
+	char buf[64];
+	size_t n;
+
+	if (d->toks[k].len >= sizeof(buf) || (n = json_str_decode(d, k, buf, sizeof(buf))) == (size_t)-1)
+		return UINT32_MAX; /* longer than any key we want */
+	return member_find(set, buf, n);
+}
+
+/*
+ * One pass over the members of obj: out[i] = value token of set->keys[i],
+ * or JSON_NONE (also when obj is no object). With duplicate keys the last
+ * one wins, as json_get() does. Measured: json_get() per field made lookups
+ * half of the decode time (one scan of the object per field, a call per key
+ * comparison); one pass comparing each member with every key of the same
+ * length was still a third of the decoder's own time, hence the index.
+ */
+static void scan_members(const struct json_doc *d, uint32_t obj, const struct member_set *set, uint32_t *out)
+{
+	const struct json_tok *toks = d->toks;
+	uint32_t m, k, count, i;
+
+	memset(out, 0xFF, set->nkeys * sizeof(*out)); /* every element JSON_NONE (UINT32_MAX) */
 	if (!tok_is(d, obj, JSON_OBJECT))
 		return;
-	count = d->toks[obj].count;
-	for (m = 0, k = obj + 1; m < count; m++, k = d->toks[k + 1].next) {
-		const struct json_tok *kt = &d->toks[k];
-		const char *ks = d->text + kt->start;
-		size_t klen = kt->len;
-		char buf[64];
-
-		if (kt->flags & JSON_TOK_ESCAPED) {
-			if (klen >= sizeof(buf) || (klen = json_str_decode(d, k, buf, sizeof(buf))) == (size_t)-1)
-				continue; /* longer than any key we want */
-			ks = buf;
-		}
-		for (i = 0; i < nkeys; i++) {
-			const char *kn = keys[i].name;
-			size_t j;
-
-			if (keys[i].len != klen)
-				continue;
-			if (keys[i].ci) {
-				if (!eq_ci(ks, klen, kn))
-					continue;
-			} else {
-				for (j = 0; j < klen && ks[j] == kn[j]; j++)
-					;
-				if (j != klen)
-					continue;
-			}
+	count = toks[obj].count;
+	for (m = 0, k = obj + 1; m < count; m++, k = toks[k + 1].next) {
+		if (toks[k].flags & JSON_TOK_ESCAPED)
+			i = member_find_escaped(d, k, set);
+		else
+			i = member_find(set, d->text + toks[k].start, toks[k].len);
+		if (i != UINT32_MAX)
 			out[i] = k + 1;
-			break;
-		}
 	}
 }
 
@@ -546,18 +650,13 @@ static void take_code(event_decoder_t *dec, struct wa_event *ev, uint32_t t, con
 
 /* ---- timestamps ---- */
 
-/* n decimal digits at s, or -1. */
-static int digits(const char *s, size_t n)
+/* Two decimal digits at s, or -1 (inline: a loop and a call per field
+ * were most of a timestamp's cost). */
+static inline int dig2(const char *s)
 {
-	int v = 0;
-	size_t i;
+	unsigned a = (unsigned)(unsigned char)s[0] - '0', b = (unsigned)(unsigned char)s[1] - '0';
 
-	for (i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
+	return a <= 9 && b <= 9 ? (int)(a * 10 + b) : -1;
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
@@ -599,12 +698,13 @@ static bool iso8601_unix(const char *s, size_t n, int64_t *out)
 		return false;
 	if (s[10] != 'T' && s[10] != 't' && s[10] != ' ')
 		return false;
-	y = digits(s, 4);
-	mo = digits(s + 5, 2);
-	d = digits(s + 8, 2);
-	h = digits(s + 11, 2);
-	mi = digits(s + 14, 2);
-	sec = digits(s + 17, 2);
+	y = dig2(s);
+	y = y < 0 || (mo = dig2(s + 2)) < 0 ? -1 : y * 100 + mo;
+	mo = dig2(s + 5);
+	d = dig2(s + 8);
+	h = dig2(s + 11);
+	mi = dig2(s + 14);
+	sec = dig2(s + 17);
 	if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 60)
 		return false;
 	if (d > mdays[mo - 1] + (mo == 2 && is_leap(y)))
@@ -625,13 +725,13 @@ static bool iso8601_unix(const char *s, size_t n, int64_t *out)
 	} else if (s[i] == '+' || s[i] == '-') {
 		sign = s[i] == '-' ? -1 : 1;
 		i++;
-		if (n - i < 2 || (oh = digits(s + i, 2)) < 0 || oh > 23)
+		if (n - i < 2 || (oh = dig2(s + i)) < 0 || oh > 23)
 			return false;
 		i += 2;
 		if (i < n) {
 			if (s[i] == ':')
 				i++;
-			if (n - i < 2 || (om = digits(s + i, 2)) < 0 || om > 59)
+			if (n - i < 2 || (om = dig2(s + i)) < 0 || om > 59)
 				return false;
 			i += 2;
 		}
@@ -733,7 +833,7 @@ static const char *media_type_of(const struct json_doc *d, uint32_t t)
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (json_str_eq(d, t, names[i], strlen(names[i])))
+		if (tok_eq(d, t, names[i], strlen(names[i])))
 			return names[i];
 	}
 	return NULL;
@@ -751,7 +851,7 @@ static bool acs_data(event_decoder_t *dec, struct wa_event *ev, uint32_t data, u
 		ev_fail(ev, EVENT_E_TYPE, "data");
 		return false;
 	}
-	scan_members(&dec->doc, data, data_keys, D__COUNT, f);
+	scan_members(&dec->doc, data, &dec->sets[SET_DATA], f);
 	return true;
 }
 
@@ -958,8 +1058,8 @@ static struct contact_memo *meta_contact(event_decoder_t *dec, const struct meta
 	for (i = 0; i < ch->ncontacts; i++) {
 		const struct contact_memo *m = &dec->cm[i];
 
-		if ((from && json_str_eq(d, m->wa_id, from, from_len)) ||
-		    (uid->p && json_str_eq(d, m->user_id_tok, uid->p, uid->len)))
+		if ((from && tok_eq(d, m->wa_id, from, from_len)) ||
+		    (uid->p && tok_eq(d, m->user_id_tok, uid->p, uid->len)))
 			return meta_contact_memo(dec, i);
 	}
 	return NULL;
@@ -1031,7 +1131,7 @@ static void meta_message(event_decoder_t *dec, struct meta_change *ch, uint32_t 
 		ev_fail(ev, EVENT_E_TYPE, "messages[]");
 		return;
 	}
-	scan_members(d, msg, msg_keys, M__COUNT, f);
+	scan_members(d, msg, &dec->sets[SET_MSG], f);
 	id_str(dec, ev, f[M_ID], "messages[].id", true, &ev->id);
 	ev->message_id = ev->id;
 	meta_ts(d, f[M_TIMESTAMP], &ev->timestamp);
@@ -1140,7 +1240,7 @@ static void meta_status(event_decoder_t *dec, struct meta_change *ch, uint32_t s
 		ev_fail(ev, EVENT_E_TYPE, "statuses[]");
 		return;
 	}
-	scan_members(d, st, status_keys, S__COUNT, f);
+	scan_members(d, st, &dec->sets[SET_STATUS], f);
 	meta_ts(d, f[S_TIMESTAMP], &ev->timestamp);
 	t = id_tok(dec, ev, f[S_RECIPIENT_ID], "statuses[].recipient_id", false);
 	if (t != JSON_NONE)
@@ -1188,6 +1288,18 @@ static const struct member_key value_keys[V__COUNT] = {
 	MKEY("metadata"), MKEY("contacts"), MKEY("messages"), MKEY("statuses"),
 };
 
+/* The indexes of every member_set (all key arrays are defined above). */
+static void member_sets_init(event_decoder_t *dec)
+{
+	member_set_init(&dec->sets[SET_ENV], env_keys, ENV__COUNT);
+	member_set_init(&dec->sets[SET_DATA], data_keys, D__COUNT);
+	member_set_init(&dec->sets[SET_CONTACT], contact_keys, K__COUNT);
+	member_set_init(&dec->sets[SET_MSG], msg_keys, M__COUNT);
+	member_set_init(&dec->sets[SET_STATUS], status_keys, S__COUNT);
+	member_set_init(&dec->sets[SET_CHANGE], change_keys, C__COUNT);
+	member_set_init(&dec->sets[SET_VALUE], value_keys, V__COUNT);
+}
+
 /* One entry[].changes[] element: its messages[] then its statuses[]; a
  * field other than "messages" is one unsupported event. */
 static void meta_change(event_decoder_t *dec, uint32_t change)
@@ -1204,7 +1316,7 @@ static void meta_change(event_decoder_t *dec, uint32_t change)
 			ev_fail(ev, EVENT_E_TYPE, "entry[].changes[]");
 		return;
 	}
-	scan_members(d, change, change_keys, C__COUNT, cf);
+	scan_members(d, change, &dec->sets[SET_CHANGE], cf);
 	ch.value = cf[C_VALUE];
 	field = cf[C_FIELD];
 	if (!TOK_EQ(d, field, "messages")) {
@@ -1218,7 +1330,7 @@ static void meta_change(event_decoder_t *dec, uint32_t change)
 			ev_fail(ev, tok_absent(d, ch.value) ? EVENT_E_MISSING : EVENT_E_TYPE, "entry[].changes[].value");
 		return;
 	}
-	scan_members(d, ch.value, value_keys, V__COUNT, vf);
+	scan_members(d, ch.value, &dec->sets[SET_VALUE], vf);
 	k = json_get(d, vf[V_METADATA], "phone_number_id");
 	if (tok_is(d, k, JSON_STRING)) {
 		struct wa_event scratch;
@@ -1240,7 +1352,7 @@ static void meta_change(event_decoder_t *dec, uint32_t change)
 			struct contact_memo *m = &dec->cm[i];
 			uint32_t kf[K__COUNT];
 
-			scan_members(d, k, contact_keys, K__COUNT, kf);
+			scan_members(d, k, &dec->sets[SET_CONTACT], kf);
 			m->done = false;
 			m->wa_id = tok_is(d, kf[K_WA_ID], JSON_STRING) ? kf[K_WA_ID] : JSON_NONE;
 			m->user_id_tok = tok_is(d, kf[K_USER_ID], JSON_STRING) ? kf[K_USER_ID] : JSON_NONE;
@@ -1303,7 +1415,7 @@ static bool decode_envelope(event_decoder_t *dec, uint32_t obj)
 
 	if (!tok_is(d, obj, JSON_OBJECT))
 		return false;
-	scan_members(d, obj, env_keys, ENV__COUNT, env);
+	scan_members(d, obj, &dec->sets[SET_ENV], env);
 	if (TOK_EQ(d, env[ENV_OBJECT], "whatsapp_business_account") && tok_is(d, env[ENV_ENTRY], JSON_ARRAY)) {
 		meta_body(dec, env[ENV_ENTRY]);
 		return true;

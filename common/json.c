@@ -30,6 +30,17 @@
 #define JSON_HARD_MAX_BYTES (UINT32_MAX - 1u)
 #define JSON_HARD_MAX_DEPTH 1024u
 
+/* The string scanner's fast path is used in two places in json_parse(); a
+ * call there (saving registers) costs more than the scan of a short key.
+ * Its slow path stays a call, out of the way of the hot loop's registers. */
+#if defined(__GNUC__)
+#define JP_HOT static inline __attribute__((always_inline))
+#define JP_COLD static __attribute__((noinline))
+#else
+#define JP_HOT static inline
+#define JP_COLD static
+#endif
+
 void json_doc_init(struct json_doc *d)
 {
 	memset(d, 0, sizeof(*d));
@@ -99,31 +110,65 @@ static long hex4(const unsigned char *s)
 	return (long)((a << 12) | (b << 8) | (c << 4) | e);
 }
 
+#if defined(__SSE2__)
 /*
- * Scans a string whose opening quote is at *ip - 1. On success *ip is
- * just past the closing quote and *escaped tells whether a backslash occurred.
+ * Bit k set when byte k of the 16 at p needs a look: a quote, a backslash,
+ * a control byte, or (negative as signed, so below 0x20 too) any byte
+ * >= 0x80.
  */
-static inline enum json_error jp_string(const unsigned char *s, size_t n, size_t *ip, bool *escaped)
+static inline unsigned jp_special16(const unsigned char *p)
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i q = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+	__m128i b = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+	__m128i ctl = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+
+	return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(q, b), ctl));
+}
+
+/*
+ * The same for the fewer than 16 bytes from i to the end of a text of n >= 16
+ * bytes: the text's last 16 bytes are loaded (never past its end) and the
+ * bits of those before i shifted out.
+ */
+static inline unsigned jp_special_tail(const unsigned char *s, size_t n, size_t i)
+{
+	return jp_special16(s + n - 16) >> (16 - (n - i));
+}
+#endif
+
+/*
+ * Scans the rest of a string from *ip, where jp_string() met a byte that
+ * needs more than a glance (an escape, a non-ASCII or control byte), or the
+ * last 15 bytes of the text. On success *ip is just past the closing quote;
+ * *escaped is set when a backslash occurs.
+ */
+JP_COLD enum json_error jp_string_slow(const unsigned char *s, size_t n, size_t *ip, bool *escaped)
 {
 	size_t i = *ip;
 
-	*escaped = false;
 	for (;;) {
 #if defined(__SSE2__)
-		while (i + 16 <= n) {
-			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-			__m128i q = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
-			__m128i b = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
-			/* bytes < 0x20 (signed compare needs the high bit clear too) */
-			__m128i ctl = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
-			int m = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(q, b), ctl));
+		/* skip plain bytes: 16 at a time, then the tail in one step */
+		for (;;) {
+			unsigned m;
 
-			/* ctl also flags every byte >= 0x80 (negative as signed). */
+			if (i + 16 <= n) {
+				m = jp_special16(s + i);
+			} else if (i < n && n >= 16) {
+				m = jp_special_tail(s, n, i);
+				if (m == 0) {
+					i = n; /* unterminated */
+					break;
+				}
+			} else {
+				break;
+			}
 			if (m == 0) {
 				i += 16;
 				continue;
 			}
-			i += (size_t)__builtin_ctz((unsigned)m);
+			i += (size_t)__builtin_ctz(m);
 			break;
 		}
 #endif
@@ -185,6 +230,12 @@ static inline enum json_error jp_string(const unsigned char *s, size_t n, size_t
 			i++;
 			continue;
 		}
+		/* Two-byte sequences (Latin accents: most non-ASCII text here)
+		 * inline; the same test as utf8_seq_len() makes for them. */
+		if (c >= 0xC2 && c <= 0xDF && i + 1 < n && (s[i + 1] & 0xC0) == 0x80) {
+			i += 2;
+			continue;
+		}
 		size_t bad, k = utf8_seq_len((const char *)s + i, n - i, &bad);
 
 		if (k == 0) {
@@ -193,6 +244,84 @@ static inline enum json_error jp_string(const unsigned char *s, size_t n, size_t
 		}
 		i += k;
 	}
+}
+
+/*
+ * Scans a string whose opening quote is at *ip - 1. On success *ip is
+ * just past the closing quote and *escaped tells whether a backslash
+ * occurred. Inline, the common case only: 16 plain bytes at a time up to
+ * the closing quote; anything else goes to jp_string_slow(), kept out of
+ * json_parse() so that its registers stay free for the hot path.
+ */
+JP_HOT enum json_error jp_string(const unsigned char *s, size_t n, size_t *ip, bool *escaped)
+{
+	size_t i = *ip;
+
+	*escaped = false;
+#if defined(__SSE2__)
+	unsigned m;
+
+	for (;;) {
+		if (i + 16 <= n) {
+			m = jp_special16(s + i);
+			if (m == 0) {
+				i += 16;
+				continue;
+			}
+		} else if (i < n && n >= 16) {
+			/* the string's end is in the text's last 15 bytes */
+			m = jp_special_tail(s, n, i);
+			if (m == 0)
+				break; /* unterminated: jp_string_slow() says so */
+		} else {
+			break;
+		}
+		i += (size_t)__builtin_ctz(m);
+		if (s[i] == '"') {
+			*ip = i + 1;
+			return JSON_OK;
+		}
+		break;
+	}
+#endif
+	*ip = i;
+	return jp_string_slow(s, n, ip, escaped);
+}
+
+static inline bool is_ws(unsigned char c)
+{
+	return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+/*
+ * Index of the first byte after i that is not whitespace (n when none);
+ * s[i] is whitespace. Callers look at one byte before calling: compact JSON,
+ * which is what producers send, has no whitespace between tokens.
+ * Pretty-printed JSON has single spaces (after a colon), checked first, and
+ * runs of indentation, skipped 16 bytes at a time with SSE2.
+ */
+static size_t jp_skip_ws(const unsigned char *s, size_t n, size_t i)
+{
+	i++;
+	if (i < n && !is_ws(s[i]))
+		return i;
+#if defined(__SSE2__)
+	while (i + 16 <= n) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		__m128i w = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+						      _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))),
+					 _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\r')),
+						      _mm_cmpeq_epi8(v, _mm_set1_epi8('\t'))));
+		unsigned m = ~(unsigned)_mm_movemask_epi8(w) & 0xFFFFu;
+
+		if (m)
+			return i + (size_t)__builtin_ctz(m);
+		i += 16;
+	}
+#endif
+	while (i < n && is_ws(s[i]))
+		i++;
+	return i;
 }
 
 static inline bool is_digit(unsigned char c)
@@ -249,9 +378,10 @@ enum json_error json_parse(struct json_doc *d, const char *text, size_t len, con
 	uint32_t stack[JSON_HARD_MAX_DEPTH];
 	unsigned depth = 0;
 	bool in_obj = false;       /* the innermost open container is an object */
+	uint32_t cnt = 0;          /* children of the innermost open container so far */
 	struct json_tok *toks = d->toks;
 	uint32_t nt = 0, tlim, t;
-	size_t i = 0, n = len;
+	size_t i = 0, n = len, st;
 	enum json_error e = JSON_OK;
 	unsigned char c;
 	bool esc;
@@ -275,22 +405,37 @@ enum json_error json_parse(struct json_doc *d, const char *text, size_t len, con
 		goto fail;
 	}
 
-/* Appends a token of type ty starting at byte st; t is its index. */
-#define JP_PUSH(ty, st)                                                                                            \
+/* Makes room for one more token (index nt), within max_tokens. */
+#define JP_ROOM()                                                                                                  \
 	do {                                                                                                       \
 		if (nt >= tlim && (e = jp_grow(d, max_tokens, &toks, &tlim)) != JSON_OK)                          \
 			goto fail;                                                                                 \
+	} while (0)
+/* Stores a finished scalar token (index nt) and counts it. */
+#define JP_SCALAR(ty, fl, st_, len_)                                                                               \
+	do {                                                                                                       \
 		t = nt++;                                                                                          \
 		toks[t].type = (uint8_t)(ty);                                                                      \
-		toks[t].flags = 0;                                                                                 \
-		toks[t].start = (uint32_t)(st);                                                                    \
-		toks[t].len = 0;                                                                                   \
+		toks[t].flags = (uint8_t)(fl);                                                                     \
+		toks[t].start = (uint32_t)(st_);                                                                   \
+		toks[t].len = (uint32_t)(len_);                                                                    \
 		toks[t].count = 0;                                                                                 \
 		toks[t].next = nt;                                                                                 \
 	} while (0)
-#define JP_WS()                                                                                                    \
-	while (i < n && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t'))                         \
-		i++
+/* c = the next byte that is not whitespace, at i; the end of the text here
+ * is a syntax error. One compare decides in the common case (no space). */
+#define JP_NEXT()                                                                                                  \
+	do {                                                                                                       \
+		if (i >= n)                                                                                        \
+			JP_FAIL(JSON_E_SYNTAX);                                                                    \
+		c = s[i];                                                                                          \
+		if (c <= ' ' && is_ws(c)) {                                                                        \
+			i = jp_skip_ws(s, n, i);                                                                   \
+			if (i >= n)                                                                                \
+				JP_FAIL(JSON_E_SYNTAX);                                                            \
+			c = s[i];                                                                                  \
+		}                                                                                                  \
+	} while (0)
 #define JP_FAIL(err)                                                                                               \
 	do {                                                                                                       \
 		e = (err);                                                                                         \
@@ -298,111 +443,142 @@ enum json_error json_parse(struct json_doc *d, const char *text, size_t len, con
 	} while (0)
 
 	/*
-	 * The loop parses one value per turn, then consumes what may follow it
-	 * (',' or a closing bracket), so at the top of each turn a value is due.
+	 * A state machine on labels: "value" parses the value starting with
+	 * byte c at i, "key" the key at c (then its colon, then goes to
+	 * "value"), "after" what follows a complete value (',' or a closing
+	 * bracket). A container's child count is kept in cnt while it is the
+	 * innermost one (parked in its .count while a child container is open),
+	 * not read and written back through the token for every child.
 	 */
-	for (;;) {
-		JP_WS();
-		if (i >= n)
+	JP_NEXT();
+value:
+	cnt++;
+	switch (c) {
+	case '{':
+	case '[':
+		if (depth >= max_depth)
+			JP_FAIL(JSON_E_DEPTH);
+		JP_ROOM();
+		t = nt++;
+		toks[t].type = (uint8_t)(c == '{' ? JSON_OBJECT : JSON_ARRAY);
+		toks[t].flags = 0;
+		toks[t].start = (uint32_t)i;
+		if (depth)
+			toks[stack[depth - 1]].count = cnt;
+		stack[depth++] = t;
+		cnt = 0;
+		in_obj = c == '{';
+		i++;
+		JP_NEXT();
+		/* An empty container closes at once; otherwise a value (or key) is due. */
+		if (c == (in_obj ? '}' : ']'))
+			goto close;
+		if (in_obj)
+			goto key;
+		goto value;
+	case '"':
+		JP_ROOM();
+		st = ++i;
+		if ((e = jp_string(s, n, &i, &esc)) != JSON_OK)
+			goto fail;
+		JP_SCALAR(JSON_STRING, esc ? JSON_TOK_ESCAPED : 0, st, i - 1 - st);
+		goto after;
+	case 't':
+		if (n - i < 4 || memcmp(s + i, "true", 4) != 0)
 			JP_FAIL(JSON_E_SYNTAX);
-		c = s[i];
-
-		/* In an object a value is preceded by its key and a colon. */
-		if (in_obj) {
-			if (c != '"')
-				JP_FAIL(JSON_E_SYNTAX);
-			JP_PUSH(JSON_STRING, i + 1);
-			i++;
-			if ((e = jp_string(s, n, &i, &esc)) != JSON_OK)
-				goto fail;
-			toks[t].len = (uint32_t)(i - 1 - toks[t].start);
-			toks[t].flags = esc ? JSON_TOK_ESCAPED : 0;
-			toks[stack[depth - 1]].count++;
-			JP_WS();
-			if (i >= n || s[i] != ':')
-				JP_FAIL(JSON_E_SYNTAX);
-			i++;
-			JP_WS();
-			if (i >= n)
-				JP_FAIL(JSON_E_SYNTAX);
-			c = s[i];
-		} else if (depth) {
-			toks[stack[depth - 1]].count++;
-		}
-
-		switch (c) {
-		case '{':
-		case '[':
-			if (depth >= max_depth)
-				JP_FAIL(JSON_E_DEPTH);
-			JP_PUSH(c == '{' ? JSON_OBJECT : JSON_ARRAY, i);
-			stack[depth++] = t;
-			in_obj = c == '{';
-			i++;
-			JP_WS();
-			/* An empty container closes at once; otherwise a value is due. */
-			if (i < n && s[i] == (c == '{' ? '}' : ']'))
-				goto close;
-			continue;
-		case '"':
-			JP_PUSH(JSON_STRING, i + 1);
-			i++;
-			if ((e = jp_string(s, n, &i, &esc)) != JSON_OK)
-				goto fail;
-			toks[t].len = (uint32_t)(i - 1 - toks[t].start);
-			toks[t].flags = esc ? JSON_TOK_ESCAPED : 0;
-			break;
-		case 't':
-		case 'f':
-		case 'n': {
-			const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
-			size_t ll = c == 'f' ? 5 : 4;
-
-			if (n - i < ll || memcmp(s + i, lit, ll) != 0)
-				JP_FAIL(JSON_E_SYNTAX);
-			JP_PUSH(c == 't' ? JSON_TRUE : c == 'f' ? JSON_FALSE : JSON_NULL, i);
-			toks[t].len = (uint32_t)ll;
-			i += ll;
-			break;
-		}
-		default:
-			if (c != '-' && !is_digit(c))
-				JP_FAIL(JSON_E_SYNTAX);
-			JP_PUSH(JSON_NUMBER, i);
-			if ((e = jp_number(s, n, &i)) != JSON_OK)
-				goto fail;
-			toks[t].len = (uint32_t)(i - toks[t].start);
-			break;
-		}
-
-		/* A value is complete: what follows it? */
-		for (;;) {
-			JP_WS();
-			if (depth == 0) {
-				if (i != n)
-					JP_FAIL(JSON_E_SYNTAX);
-				d->ntoks = nt;
-				return JSON_OK;
-			}
-			if (i >= n)
-				JP_FAIL(JSON_E_SYNTAX);
-			c = s[i];
-			if (c == ',') {
-				i++;
-				break; /* the next value (or key) */
-			}
-			if (c != (in_obj ? '}' : ']'))
-				JP_FAIL(JSON_E_SYNTAX);
-close:
-			t = stack[--depth];
-			i++;
-			toks[t].len = (uint32_t)(i - toks[t].start);
-			toks[t].next = nt;
-			in_obj = depth && toks[stack[depth - 1]].type == JSON_OBJECT;
-		}
+		JP_ROOM();
+		JP_SCALAR(JSON_TRUE, 0, i, 4);
+		i += 4;
+		goto after;
+	case 'f':
+		if (n - i < 5 || memcmp(s + i, "false", 5) != 0)
+			JP_FAIL(JSON_E_SYNTAX);
+		JP_ROOM();
+		JP_SCALAR(JSON_FALSE, 0, i, 5);
+		i += 5;
+		goto after;
+	case 'n':
+		if (n - i < 4 || memcmp(s + i, "null", 4) != 0)
+			JP_FAIL(JSON_E_SYNTAX);
+		JP_ROOM();
+		JP_SCALAR(JSON_NULL, 0, i, 4);
+		i += 4;
+		goto after;
+	default:
+		if (c != '-' && !is_digit(c))
+			JP_FAIL(JSON_E_SYNTAX);
+		JP_ROOM();
+		st = i;
+		if ((e = jp_number(s, n, &i)) != JSON_OK)
+			goto fail;
+		JP_SCALAR(JSON_NUMBER, 0, st, i - st);
+		goto after;
 	}
-#undef JP_PUSH
-#undef JP_WS
+
+key:
+	/* In an object a value is preceded by its key and a colon. */
+	if (c != '"')
+		JP_FAIL(JSON_E_SYNTAX);
+	JP_ROOM();
+	st = ++i;
+	if ((e = jp_string(s, n, &i, &esc)) != JSON_OK)
+		goto fail;
+	JP_SCALAR(JSON_STRING, esc ? JSON_TOK_ESCAPED : 0, st, i - 1 - st);
+	/* compact JSON: colon and value right after the key (no byte above
+	 * ' ' is whitespace); the general steps below give the same result */
+	if (i + 1 < n && s[i] == ':' && s[i + 1] > ' ') {
+		c = s[++i];
+		goto value;
+	}
+	JP_NEXT();
+	if (c != ':')
+		JP_FAIL(JSON_E_SYNTAX);
+	i++;
+	JP_NEXT();
+	goto value;
+
+after:
+	/* A value is complete: what follows it? */
+	if (depth == 0) {
+		if (i < n && is_ws(s[i]))
+			i = jp_skip_ws(s, n, i);
+		if (i != n)
+			JP_FAIL(JSON_E_SYNTAX);
+		d->ntoks = nt;
+		return JSON_OK;
+	}
+	if (i + 1 < n && s[i] == ',' && s[i + 1] > ' ') { /* compact, as above */
+		c = s[++i];
+		if (in_obj)
+			goto key;
+		goto value;
+	}
+	JP_NEXT();
+	if (c == ',') {
+		i++;
+		JP_NEXT();
+		if (in_obj)
+			goto key;
+		goto value;
+	}
+	if (c != (in_obj ? '}' : ']'))
+		JP_FAIL(JSON_E_SYNTAX);
+close:
+	t = stack[--depth];
+	i++;
+	toks[t].len = (uint32_t)(i - toks[t].start);
+	toks[t].count = cnt;
+	toks[t].next = nt;
+	if (depth) {
+		uint32_t p = stack[depth - 1];
+
+		cnt = toks[p].count;
+		in_obj = toks[p].type == JSON_OBJECT;
+	}
+	goto after;
+#undef JP_ROOM
+#undef JP_SCALAR
+#undef JP_NEXT
 #undef JP_FAIL
 
 fail:
@@ -553,7 +729,12 @@ static uint32_t get_member(const struct json_doc *d, uint32_t obj, const char *k
 		return JSON_NONE;
 	c = obj + 1;
 	for (i = 0; i < d->toks[obj].count; i++) {
-		if (json_str_eq(d, c, key, klen))
+		const struct json_tok *k = &d->toks[c];
+
+		/* keys without escapes (nearly all) compared here, not through
+		 * a json_str_eq() call per member */
+		if (k->flags & JSON_TOK_ESCAPED ? json_str_eq(d, c, key, klen)
+						 : k->len == klen && memcmp(d->text + k->start, key, klen) == 0)
 			found = c + 1;
 		c = d->toks[c + 1].next;
 	}

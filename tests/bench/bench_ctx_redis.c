@@ -4,7 +4,9 @@
  * against batches of 100 (get_many + put_many), on a redis-server started
  * here on loopback (plain; "tls" as argument for TLS).
  * Prints figures and the round trips per batch taken from the store's own
- * stats; asserts nothing about timings. Loopback hides network latency: on a
+ * stats, then after each phase redis-server's own cost per command (INFO
+ * commandstats: calls and usec_per_call, reset before the phase; a script
+ * call's usec includes the commands it runs); asserts nothing about timings. Loopback hides network latency: on a
  * real network each saved round trip is worth one RTT more.
  * Usage: bench_ctx_redis [tls] [contexts]   (default 20000 contexts)
  */
@@ -39,6 +41,36 @@ static uint64_t round_trips(ctx_store_t *cs)
 
 	ctx_store_stats(cs, &st);
 	return st.round_trips;
+}
+
+static struct redis_server *rs;
+
+/* INFO commandstats since the last reset, one line per command used. */
+static void print_commandstats(void)
+{
+	char *out = redis_server_cli(rs, "INFO", "commandstats", NULL);
+	char *line, *save = NULL;
+
+	if (!out)
+		return;
+	for (line = strtok_r(out, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+		unsigned long calls = 0;
+		double usec = 0, per = 0;
+		char name[64];
+
+		if (sscanf(line, "cmdstat_%63[^:]:calls=%lu,usec=%lf,usec_per_call=%lf", name, &calls, &usec,
+			   &per) == 4 &&
+		    strcmp(name, "info") != 0 && strcmp(name, "config|resetstat") != 0 &&
+		    strcmp(name, "script|load") != 0)
+			printf("    server %-10s %8lu calls  %7.2f usec/call  %6.1f ms total\n", name, calls, per,
+			       usec / 1000.0);
+	}
+	free(out);
+}
+
+static void reset_commandstats(void)
+{
+	free(redis_server_cli(rs, "CONFIG", "RESETSTAT", NULL));
 }
 
 static void key_of(char *buf, size_t n, int i)
@@ -83,7 +115,7 @@ static int run_batches(ctx_store_t *cs, int contexts)
 	static char keys[BATCH][24];
 	int batches = contexts / BATCH, errors = 0;
 	uint64_t rt0 = round_trips(cs);
-	double t0, dt;
+	double t0, dt, t_get = 0, t_put = 0, t1;
 
 	for (int i = 0; i < BATCH; i++)
 		ctx_value_init(&gets[i].value);
@@ -93,8 +125,10 @@ static int run_batches(ctx_store_t *cs, int contexts)
 			key_of(keys[i], sizeof keys[i], b * BATCH + i);
 			gets[i].key = keys[i];
 		}
+		t1 = now_s();
 		if (ctx_store_get_many(cs, gets, BATCH) != WB_OK)
 			errors++;
+		t_get += now_s() - t1;
 		for (int i = 0; i < BATCH; i++)
 			puts[i] = (struct ctx_put_item){
 				.key = keys[i],
@@ -102,8 +136,10 @@ static int run_batches(ctx_store_t *cs, int contexts)
 				.len = sizeof ctx_json - 1,
 				.expected_version = gets[i].value.found ? gets[i].value.version : 0,
 			};
+		t1 = now_s();
 		if (ctx_store_put_many(cs, puts, BATCH) != WB_OK)
 			errors++;
+		t_put += now_s() - t1;
 	}
 	dt = now_s() - t0;
 	for (int i = 0; i < BATCH; i++)
@@ -112,6 +148,8 @@ static int run_batches(ctx_store_t *cs, int contexts)
 	       "%.2f round trips/batch call\n",
 	       BATCH, batches * BATCH, batches * BATCH / dt, dt * 1e6 / (double)(round_trips(cs) - rt0),
 	       (double)(round_trips(cs) - rt0) / (2.0 * batches));
+	printf("    get_many %6.2f us/context, put_many %6.2f us/context (client wall time)\n",
+	       t_get * 1e6 / (batches * BATCH), t_put * 1e6 / (batches * BATCH));
 	return errors;
 }
 
@@ -128,7 +166,6 @@ int main(int argc, char **argv)
 			.pool_size = 1,
 		},
 	};
-	struct redis_server *rs;
 	ctx_store_t *cs;
 	char err[256] = "";
 	int errors = 0;
@@ -155,8 +192,12 @@ int main(int argc, char **argv)
 	printf("redis-server on loopback (%s), one connection, context %zu bytes\n", tls ? "TLS" : "plain",
 	       sizeof ctx_json - 1);
 	errors += run_single(cs, 1000, false); /* warm-up */
+	reset_commandstats();
 	errors += run_single(cs, contexts, true);
+	print_commandstats();
+	reset_commandstats();
 	errors += run_batches(cs, contexts);
+	print_commandstats();
 	if (errors)
 		printf("errors: %d\n", errors);
 	ctx_store_destroy(cs);

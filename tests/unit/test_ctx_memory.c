@@ -10,6 +10,7 @@
  * evictions must be deterministic.
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +316,100 @@ Test(ctx_memory, value_larger_than_the_shard_budget_is_too_big)
 	cr_assert_eq(got.version, 1);
 	ctx_value_fini(&got);
 	free(big);
+	ctx_store_destroy(cs);
+}
+
+/* ---- argument checks (ctx_store.c's, exercised through this backend) ----- */
+
+/* What ctx_store.c's put checks must decide, a byte at a time: the text may
+ * hold a store-owned member (then it is parsed and rewritten). */
+static bool ref_mentions_owned(const char *j, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < len; i++) {
+		if (j[i] != '"' || (j[i + 1] != 'v' && j[i + 1] != 'u'))
+			continue;
+		if ((len - i > 9 && memcmp(j + i, "\"version\"", 9) == 0) ||
+		    (len - i > 12 && memcmp(j + i, "\"updated_at\"", 12) == 0))
+			return true;
+	}
+	return false;
+}
+
+Test(ctx_memory, put_text_scan_matches_a_byte_loop_at_every_offset)
+{
+	/* Spaces make a rewritten text differ from the one put: a text
+	 * without a store-owned member must come back byte for byte. */
+	static const char *const members[] = {
+		"\"version\":1",  "\"updated_at\":2", "\"versio\":1",      "\"v\":1",
+		"\"u\":\"version\"", "\"updated\":3",   "\"x\":\"updated_at\"", "\"uu\":\"vv\"",
+	};
+	ctx_store_t *cs = new_store(0, 0, 4, NO_SWEEP_MS);
+	struct ctx_value v;
+	char text[256];
+	size_t m, k, p;
+
+	ctx_value_init(&v);
+	for (m = 0; m < sizeof members / sizeof members[0]; m++) {
+		for (k = 0; k < 110; k++) {
+			int n = snprintf(text, sizeof text, "{ \"a\" : \"%.*s\" , %s }", (int)k,
+					 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+					 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+					 members[m]);
+			bool owned = ref_mentions_owned(text, (size_t)n);
+
+			cr_assert_eq(ctx_store_put(cs, "+573001234567", text, (size_t)n, CTX_VERSION_ANY, 0, NULL), WB_OK);
+			cr_assert_eq(ctx_store_get(cs, "+573001234567", &v), WB_OK);
+			if (owned) {
+				cr_assert(v.len != (size_t)n || memcmp(v.json, text, v.len) != 0, "not rewritten: %s", text);
+				cr_assert_null(strstr(v.json, "\"version\":"), "%s -> %s", text, v.json);
+				cr_assert_null(strstr(v.json, "\"updated_at\":"), "%s -> %s", text, v.json);
+			} else {
+				cr_assert_eq(v.len, (size_t)n, "%s -> %s", text, v.json);
+				cr_assert(memcmp(v.json, text, v.len) == 0, "%s -> %s", text, v.json);
+			}
+			/* A NUL anywhere makes it no JSON text. */
+			for (p = 0; p < (size_t)n; p++) {
+				char c = text[p];
+
+				text[p] = '\0';
+				cr_assert_eq(ctx_store_put(cs, "+573001234567", text, (size_t)n, CTX_VERSION_ANY, 0, NULL),
+					     WB_ERR_INVALID, "NUL at %zu of %d", p, n);
+				text[p] = c;
+			}
+		}
+	}
+	ctx_value_fini(&v);
+	ctx_store_destroy(cs);
+}
+
+Test(ctx_memory, keys_are_checked_byte_for_byte_at_every_length)
+{
+	/* Bytes at the edges of what a key may hold: 0x21..0x7e. */
+	static const unsigned char edge[] = {0x01, 0x20, 0x21, '+', '5', 'z', 0x7e, 0x7f, 0x80, 0xc3, 0xff};
+	ctx_store_t *cs = new_store(0, 0, 4, NO_SWEEP_MS);
+	char key[CTX_STORE_MAX_KEY + 8];
+	size_t len, at, e;
+
+	for (len = 1; len <= CTX_STORE_MAX_KEY + 2; len++) {
+		memset(key, 'k', len);
+		key[len] = '\0';
+		cr_assert_eq(ctx_store_put(cs, key, "{}", 2, CTX_VERSION_ANY, 0, NULL),
+			     len <= CTX_STORE_MAX_KEY ? WB_OK : WB_ERR_INVALID, "length %zu", len);
+		if (len > 24 && len < CTX_STORE_MAX_KEY - 2)
+			continue; /* every position of short keys and of the longest */
+		for (at = 0; at < len; at++) {
+			for (e = 0; e < sizeof edge; e++) {
+				bool ok = len <= CTX_STORE_MAX_KEY && edge[e] > 0x20 && edge[e] < 0x7f;
+
+				key[at] = (char)edge[e];
+				cr_assert_eq(ctx_store_put(cs, key, "{}", 2, CTX_VERSION_ANY, 0, NULL),
+					     ok ? WB_OK : WB_ERR_INVALID, "length %zu, byte 0x%02x at %zu", len, edge[e], at);
+			}
+			key[at] = 'k';
+		}
+	}
 	ctx_store_destroy(cs);
 }
 

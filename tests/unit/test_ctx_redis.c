@@ -759,6 +759,234 @@ Test(ctx_redis, batch_put_after_script_flush_applies_every_item_in_order)
 	ctx_value_fini(&v);
 }
 
+/* The stored value of key must be ours at version v with exactly members. */
+static void assert_stored(const char *key, uint64_t v, const char *members)
+{
+	char rkey[64], want[64], *raw;
+	const char *rest;
+
+	snprintf(rkey, sizeof rkey, "wabot:ctx:{%s}", key);
+	snprintf(want, sizeof want, "{\"version\":%llu,\"updated_at\":", (unsigned long long)v);
+	raw = cli_get(rkey);
+	cr_assert_eq(strncmp(raw, want, strlen(want)), 0, "%s stored: %s", key, raw);
+	rest = raw + strlen(want);
+	while (*rest >= '0' && *rest <= '9')
+		rest++;
+	if (members[0])
+		cr_assert(rest[0] == ',' && strncmp(rest + 1, members, strlen(members)) == 0 &&
+				  strcmp(rest + 1 + strlen(members), "}") == 0,
+			  "%s stored: %s", key, raw);
+	else
+		cr_assert_str_eq(rest, "}", "%s stored: %s", key, raw);
+	free(raw);
+}
+
+/*
+ * One put_many whose keys take every path of the script in one call:
+ * fresh keys, our own values (matching, stale, "any"), foreign objects
+ * (with and without a usable "version"), a corrupt value with our prefix,
+ * a non-string type, a key given twice. Each key gets exactly the result a
+ * put of its own would give; conflicting keys keep value and TTL.
+ */
+Test(ctx_redis, mixed_batch_reports_each_key_as_a_single_put_would)
+{
+	enum { N = 14 };
+	struct ctx_store_config cfg;
+	struct ctx_put_item it[N];
+	struct ctx_store_stats st0, st1;
+	static const struct {
+		const char *key, *plant, *json;
+		uint64_t expected;
+		wb_err_t err;
+		uint64_t new_version;
+	} c[N] = {
+		/* 0 fresh key, expected absent */
+		{"+570000000000", NULL, "{\"a\":0}", 0, WB_OK, 1},
+		/* 1 our value at 1, expected 1 (the fast path) */
+		{"+570000000001", "", "{\"a\":1}", 1, WB_OK, 2},
+		/* 2 our value at 2 (written twice below), expected 1: conflict */
+		{"+570000000002", "", "{\"a\":2}", 1, WB_ERR_CONFLICT, 0},
+		/* 3 foreign object with version 7, expected 7 */
+		{"+570000000003", "{\"last_intent\":\"menu\",\"version\":7}", "{\"a\":3}", 7, WB_OK, 8},
+		/* 4 foreign object with version 7, expected absent: conflict */
+		{"+570000000004", "{\"last_intent\":\"menu\",\"version\":7}", "{\"a\":4}", 0, WB_ERR_CONFLICT, 0},
+		/* 5 corrupt value with our prefix: version 0, as the reader says */
+		{"+570000000005", "{\"version\":7,\"updated_at\":1,\"a\":\"\xff\"}", "{\"a\":5}", 0, WB_OK, 1},
+		/* 6 a hash under the key: version 0, replaced */
+		{"+570000000006", "hash", "{}", 0, WB_OK, 1},
+		/* 7 fresh key, "any" */
+		{"+570000000007", NULL, "{\"a\":7}", CTX_VERSION_ANY, WB_OK, 1},
+		/* 8 our value at 1, "any" */
+		{"+570000000008", "", "{\"a\":8}", CTX_VERSION_ANY, WB_OK, 2},
+		/* 9 fresh key, expected 5: conflict */
+		{"+570000000009", NULL, "{\"a\":9}", 5, WB_ERR_CONFLICT, 0},
+		/* 10 key 0 again: sees the write of item 0 */
+		{"+570000000000", NULL, "{\"a\":10}", 1, WB_OK, 2},
+		/* 11 our layout with '}' right after the version, expected 3 */
+		{"+570000000011", "{\"version\":3}", "{\"a\":11}", 3, WB_OK, 4},
+		/* 12 foreign object with leading space and version 2.0, expected 2 */
+		{"+570000000012", " {\"x\":1,\"version\":2.0}", "{ }", 2, WB_OK, 3},
+		/* 13 foreign object with version 7, "any" */
+		{"+570000000013", "{\"version\":7,\"last_intent\":\"menu\"}", "{\"a\":13}", CTX_VERSION_ANY, WB_OK, 8},
+	};
+	uint64_t before;
+	long pttl2;
+
+	start_server(REDIS_SERVER_PLAIN);
+	cfg = config_for(REDIS_SERVER_PLAIN);
+	cfg.redis.pool_size = 1;
+	open_store(&cfg);
+	for (int i = 0; i < N; i++) {
+		char rkey[64];
+
+		if (!c[i].plant || i == 10)
+			continue;
+		snprintf(rkey, sizeof rkey, "wabot:ctx:{%s}", c[i].key);
+		if (strcmp(c[i].plant, "hash") == 0) {
+			char *out = redis_server_cli(rs, "HSET", rkey, "f", "v", NULL);
+
+			cr_assert_not_null(out);
+			free(out);
+		} else if (c[i].plant[0]) {
+			cli_ok("SET", rkey, c[i].plant);
+		} else {
+			cr_assert_eq(put_str(c[i].key, "{\"old\":1}", 0, 60000, NULL), WB_OK);
+		}
+	}
+	cr_assert_eq(put_str(c[2].key, "{\"old\":2}", 1, 60000, NULL), WB_OK); /* now at 2 */
+	pttl2 = cli_pttl("wabot:ctx:{+570000000002}");
+	for (int i = 0; i < N; i++)
+		it[i] = (struct ctx_put_item){.key = c[i].key, .json = c[i].json, .len = strlen(c[i].json),
+					      .expected_version = c[i].expected, .ttl_ms = 120000};
+	ctx_store_stats(cs, &st0);
+	before = st0.round_trips;
+	cr_assert_eq(ctx_store_put_many(cs, it, N), WB_ERR_CONFLICT, "the first item error");
+	ctx_store_stats(cs, &st1);
+	cr_assert_eq(st1.round_trips - before, 1, "one round trip");
+	cr_assert_eq(st1.conflicts - st0.conflicts, 3);
+	for (int i = 0; i < N; i++) {
+		cr_assert_eq(it[i].err, c[i].err, "item %d: %s", i, wb_err_name(it[i].err));
+		if (c[i].err == WB_OK)
+			cr_assert_eq(it[i].new_version, c[i].new_version, "item %d: version %llu", i,
+				     (unsigned long long)it[i].new_version);
+	}
+	/* written keys: our layout, the caller's members, the batch's TTL */
+	assert_stored(c[1].key, 2, "\"a\":1");
+	assert_stored(c[3].key, 8, "\"a\":3");
+	assert_stored(c[5].key, 1, "\"a\":5");
+	assert_stored(c[6].key, 1, "");
+	assert_stored(c[7].key, 1, "\"a\":7");
+	assert_stored(c[8].key, 2, "\"a\":8");
+	assert_stored(c[0].key, 2, "\"a\":10");
+	assert_stored(c[11].key, 4, "\"a\":11");
+	assert_stored(c[12].key, 3, "");
+	assert_stored(c[13].key, 8, "\"a\":13");
+	for (int i = 0; i < N; i++) {
+		char rkey[64];
+		long t;
+
+		snprintf(rkey, sizeof rkey, "wabot:ctx:{%s}", c[i].key);
+		t = cli_pttl(rkey);
+		if (c[i].err == WB_OK)
+			cr_assert(t > 110000 && t <= 120000, "item %d: PTTL %ld", i, t);
+	}
+	/* conflicting keys: untouched */
+	assert_stored(c[2].key, 2, "\"old\":2");
+	cr_assert_leq(cli_pttl("wabot:ctx:{+570000000002}"), pttl2, "TTL not refreshed by a conflict");
+	{
+		char *raw = cli_get("wabot:ctx:{+570000000004}");
+
+		cr_assert_str_eq(raw, c[4].plant);
+		free(raw);
+		raw = cli_get("wabot:ctx:{+570000000009}");
+		cr_assert_str_eq(raw, "", "a conflicting fresh key stays absent");
+		free(raw);
+	}
+}
+
+/* More keys than one script call takes: the chunks of one batch run in
+ * order in one round trip, also when a key's puts span two chunks, and
+ * again after the script cache was flushed (EVAL, chunk by chunk). */
+Test(ctx_redis, batch_larger_than_a_chunk_applies_in_order_even_after_script_flush)
+{
+	enum { N = 150 };
+	struct ctx_store_config cfg;
+	struct ctx_put_item *it = calloc(N, sizeof(*it));
+	char (*json)[32] = calloc(N, sizeof(*json));
+	struct ctx_value v;
+	uint64_t before;
+
+	cr_assert(it && json);
+	start_server(REDIS_SERVER_PLAIN);
+	cfg = config_for(REDIS_SERVER_PLAIN);
+	cfg.redis.pool_size = 1;
+	open_store(&cfg);
+	for (int round = 0; round < 2; round++) {
+		if (round == 1)
+			cli_ok("SCRIPT", "FLUSH", NULL);
+		/* two keys alternating: each expects the version its previous
+		 * put in this batch wrote */
+		for (int i = 0; i < N; i++) {
+			snprintf(json[i], sizeof json[i], "{\"n\":%d}", i);
+			it[i] = (struct ctx_put_item){.key = i % 2 ? "+570000000001" : "+570000000002",
+						      .json = json[i], .len = strlen(json[i]),
+						      .expected_version = (uint64_t)(round * N / 2 + i / 2)};
+		}
+		before = stats().round_trips;
+		cr_assert_eq(ctx_store_put_many(cs, it, N), WB_OK, "round %d", round);
+		cr_assert_eq(stats().round_trips - before, round == 0 ? 1 : 2, "round %d", round);
+		for (int i = 0; i < N; i++)
+			cr_assert_eq(it[i].new_version, (uint64_t)(round * N / 2 + i / 2 + 1), "round %d item %d", round,
+				     i);
+	}
+	ctx_value_init(&v);
+	cr_assert_eq(ctx_store_get(cs, "+570000000001", &v), WB_OK);
+	cr_assert_eq(v.version, N);
+	cr_assert_str_eq(v.json, "{\"n\":149}");
+	ctx_value_fini(&v);
+	free(it);
+	free(json);
+}
+
+/* A write the server refuses (OOM under maxmemory) fails its own key with
+ * the mapped error; a conflicting key in the same call still says conflict,
+ * and the store works again once memory is available. */
+Test(ctx_redis, refused_writes_fail_per_key_and_conflicts_are_still_reported)
+{
+	struct ctx_store_config cfg;
+	struct ctx_put_item it[3] = {
+		{.key = "+570000000001", .json = "{\"a\":1}", .len = 7, .expected_version = 1},
+		{.key = "+570000000002", .json = "{\"a\":2}", .len = 7, .expected_version = 5},
+		{.key = "+570000000003", .json = "{\"a\":3}", .len = 7, .expected_version = 0},
+	};
+	char *log, *out;
+
+	start_server(REDIS_SERVER_PLAIN);
+	cfg = config_for(REDIS_SERVER_PLAIN);
+	open_store(&cfg);
+	cr_assert_eq(put_str("+570000000001", "{}", 0, 0, NULL), WB_OK);
+	cr_assert_eq(put_str("+570000000002", "{}", 0, 0, NULL), WB_OK);
+	out = redis_server_cli(rs, "CONFIG", "SET", "maxmemory", "1", NULL);
+	cr_assert_not_null(out);
+	free(out);
+	cr_assert_eq(ctx_store_put_many(cs, it, 3), WB_ERR_UNAVAILABLE);
+	cr_assert_eq(it[0].err, WB_ERR_UNAVAILABLE, "%s", wb_err_name(it[0].err));
+	cr_assert_eq(it[1].err, WB_ERR_CONFLICT, "%s", wb_err_name(it[1].err));
+	cr_assert_eq(it[2].err, WB_ERR_UNAVAILABLE, "%s", wb_err_name(it[2].err));
+	log = log_text();
+	cr_assert_eq(count_substr(log, "redis refused a command"), 2, "log: %s", log);
+	cr_assert(strstr(log, "OOM"), "log: %s", log);
+	free(log);
+	out = redis_server_cli(rs, "CONFIG", "SET", "maxmemory", "0", NULL);
+	cr_assert_not_null(out);
+	free(out);
+	cr_assert_eq(ctx_store_put_many(cs, it, 3), WB_ERR_CONFLICT);
+	cr_assert_eq(it[0].err, WB_OK);
+	cr_assert_eq(it[0].new_version, 2);
+	cr_assert_eq(it[2].err, WB_OK);
+	cr_assert_eq(it[2].new_version, 1);
+}
+
 /* ---- a failing server ------------------------------------------------------- */
 
 Test(ctx_redis, killed_server_fails_with_io_error_then_recovers_after_restart)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "jbuf.h"
+#include "utf8.h"
 
 /* Parses text strictly, validating UTF-8; NULL when json-c refuses it. */
 static json_object *parse_strict(const char *text, size_t len)
@@ -465,6 +466,94 @@ Test(jbuf, random_bytes_always_give_valid_json)
 	}
 }
 
+/*
+ * jbuf_str as the spec says it, one byte or sequence at a time: what the
+ * SIMD paths (16-byte blocks, two-byte sequences checked per block, runs
+ * between escapes) must write byte for byte.
+ */
+static void str_reference(struct jbuf *b, const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	jbuf_ch(b, '"');
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n, bad = 0;
+
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+
+			jbuf_raw(b, e, 2);
+			i++;
+		} else if (c < 0x20) {
+			char e[8];
+			const char *named = c == '\b' ? "\\b" : c == '\f' ? "\\f" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
+						 : c == '\t' ? "\\t" : NULL;
+
+			if (named)
+				jbuf_cstr(b, named);
+			else {
+				snprintf(e, sizeof e, "\\u%04x", c);
+				jbuf_cstr(b, e);
+			}
+			i++;
+		} else if (c < 0x80) {
+			jbuf_ch(b, (char)c);
+			i++;
+		} else if ((n = utf8_seq_len((const char *)s + i, len - i, &bad)) == 3 && c == 0xe2 && s[i + 1] == 0x80 &&
+			   (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)) {
+			jbuf_cstr(b, s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029");
+			i += 3;
+		} else if (n > 0) {
+			jbuf_raw(b, (const char *)s + i, n);
+			i += n;
+		} else {
+			jbuf_cstr(b, "\xef\xbf\xbd");
+			i += bad;
+		}
+	}
+	jbuf_ch(b, '"');
+}
+
+Test(jbuf, str_matches_a_byte_at_a_time_reference)
+{
+	/* Mostly text (ASCII, accented letters, emoji, separators), with
+	 * escapes and broken sequences mixed in at every offset and length. */
+	static const char *const pieces[] = {
+		"a", "b", " ", "0", "\"", "\\", "\n", "\t", "\x01", "\x1f", "\x7f", "\xc3\xa9", "\xc3\xb1",
+		"\xc2\xbf", "\xdf\xbf", "\xe2\x80\xa6", "\xe2\x80\xa8", "\xe2\x80\xa9", "\xef\xb8\x8f",
+		"\xf0\x9f\x92\x99", "\xf4\x8f\xbf\xbf", "\xc3", "\xa9", "\xc0\xaf", "\xc1\xbf", "\xe0\x80\xaf",
+		"\xed\xa0\x80", "\xf0\x9f\x92", "\xf5\x80\x80\x80", "\xff", "\xc3\xc3\xa9", "\xe2\x80",
+	};
+	uint64_t seed = 0x5deece66du;
+	char in[400];
+	int iter;
+
+	for (iter = 0; iter < 20000; iter++) {
+		size_t len = 0, want_len = (size_t)(rng_next(&seed) % 120);
+		struct jbuf got, want;
+
+		while (len < want_len) {
+			uint64_t r = rng_next(&seed);
+			/* runs of plain ASCII make the 16-byte blocks matter */
+			const char *p = r % 3 == 0 ? "abcdefghij" : pieces[(r >> 8) % (sizeof pieces / sizeof pieces[0])];
+			size_t n = strlen(p);
+
+			memcpy(in + len, p, n);
+			len += n;
+		}
+		jbuf_init(&got);
+		jbuf_init(&want);
+		jbuf_str(&got, in, len);
+		str_reference(&want, (const unsigned char *)in, len);
+		cr_assert(!got.oom && !want.oom);
+		cr_assert_eq(got.len, want.len, "iteration %d: length %zu, want %zu", iter, got.len, want.len);
+		cr_assert(memcmp(got.p, want.p, got.len) == 0, "iteration %d: %s", iter, want.p);
+		jbuf_fini(&got);
+		jbuf_fini(&want);
+	}
+}
+
 Test(jbuf, numbers_in_decimal)
 {
 	struct jbuf b;
@@ -484,6 +573,36 @@ Test(jbuf, numbers_in_decimal)
 	jbuf_ch(&b, ' ');
 	jbuf_u64(&b, UINT64_MAX);
 	cr_assert_str_eq(b.p, "0 -1 -9223372036854775808 9223372036854775807 0 10 18446744073709551615");
+	jbuf_fini(&b);
+}
+
+Test(jbuf, every_number_below_a_thousand_and_around_powers_of_ten)
+{
+	struct jbuf b;
+	char want[32];
+	uint64_t v, p;
+
+	jbuf_init(&b);
+	for (v = 0; v < 1000; v++) {
+		jbuf_reset(&b);
+		jbuf_u64(&b, v);
+		snprintf(want, sizeof want, "%llu", (unsigned long long)v);
+		cr_assert_str_eq(b.p, want);
+		jbuf_reset(&b);
+		jbuf_i64(&b, -(int64_t)v);
+		snprintf(want, sizeof want, "%lld", -(long long)v);
+		cr_assert_str_eq(b.p, want);
+	}
+	for (p = 10; p <= UINT64_C(10000000000000000000); p *= 10) {
+		for (v = p - 1; v <= p + 1; v++) {
+			jbuf_reset(&b);
+			jbuf_u64(&b, v);
+			snprintf(want, sizeof want, "%llu", (unsigned long long)v);
+			cr_assert_str_eq(b.p, want);
+		}
+		if (p > UINT64_MAX / 10)
+			break;
+	}
 	jbuf_fini(&b);
 }
 

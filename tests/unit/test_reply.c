@@ -928,6 +928,72 @@ Test(reply, invalid_targets_are_refused)
 	cr_assert_eq(reply_encode(NULL, &t, 0, &r, NULL, 0), WB_ERR_INVALID);
 }
 
+/* The byte-at-a-time rules the target checks must keep (they run 16 bytes
+ * at a time): every byte value at every position of every length. */
+static bool ref_token_byte(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_' ||
+	       c == '.';
+}
+
+static bool accepted(const struct reply_target *t, const struct wa_reply *r)
+{
+	struct jbuf b;
+	wb_err_t rc;
+
+	jbuf_init(&b);
+	rc = reply_encode(&b, t, 0, r, NULL, 0);
+	jbuf_fini(&b);
+	cr_assert(rc == WB_OK || rc == WB_ERR_INVALID);
+	return rc == WB_OK;
+}
+
+Test(reply, target_checks_take_every_byte_at_every_position_as_a_byte_loop)
+{
+	struct wa_reply r = text_reply();
+	struct reply_target t;
+	char s[40];
+	size_t len, at;
+	unsigned c;
+
+	for (len = 1; len <= 34; len++) {
+		for (at = 0; at < len; at++) {
+			for (c = 1; c < 256; c++) {
+				bool tok = ref_token_byte((unsigned char)c);
+
+				/* phone: "+" and digits (up to 15) */
+				if (len >= 2 && at >= 1 && len <= 17) {
+					memset(s, '7', len);
+					s[0] = '+';
+					s[at] = (char)c;
+					s[len] = '\0';
+					t = target(WA_PROVIDER_META);
+					t.to = s;
+					cr_assert_eq(accepted(&t, &r), len <= 16 && c >= '0' && c <= '9',
+						     "to length %zu, byte 0x%02x at %zu", len, c, at);
+				}
+				/* BSUID recipient, Meta phone_number_id, ACS api-version */
+				memset(s, 'b', len);
+				s[0] = 'U';
+				s[at] = (char)c;
+				s[len] = '\0';
+				if (s[0] != '+') {
+					t = target(WA_PROVIDER_ACS);
+					t.to = s;
+					cr_assert_eq(accepted(&t, &r), tok, "bsuid length %zu, byte 0x%02x at %zu", len, c, at);
+				}
+				t = target(WA_PROVIDER_META);
+				t.business_id = (struct wa_str){s, len};
+				cr_assert_eq(accepted(&t, &r), tok, "phone_number_id length %zu, byte 0x%02x at %zu", len, c,
+					     at);
+				t = target(WA_PROVIDER_ACS);
+				t.acs_api_version = s;
+				cr_assert_eq(accepted(&t, &r), tok, "api-version length %zu, byte 0x%02x at %zu", len, c, at);
+			}
+		}
+	}
+}
+
 Test(reply, fifteen_digit_phone_and_unusual_channel_ids_pass)
 {
 	struct wa_reply r = text_reply();
