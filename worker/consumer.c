@@ -23,13 +23,13 @@
 
 #define SERVICE_EVERY_MS 5     /* backlogs, resumes and offset stores */
 #define SERVICE_EVERY_MSGS 256
-#define COMMIT_EVERY_MS 500    /* explicit async commits of what was stored */
+#define STALL_LOG_MS 10000     /* records in flight and none done this long: log why */
 
 struct cpart {
 	bool assigned;
 	bool paused;
 	int64_t stored;            /* last offset stored for commit; -1: none */
-	bool dirty;                /* stored moved since the last commit sent */
+	int64_t committed;         /* last offset the broker confirmed; -1: none */
 	struct job *bl_head;       /* fetched, not yet queued (untracked) */
 	struct job *bl_tail;
 	/* Copies of the fields above for other threads (consumer_partitions),
@@ -54,8 +54,10 @@ struct consumer {
 	bool finished;             /* consumer_finish done */
 	bool unclean;              /* a deadline ran out or Kafka failed */
 	int64_t shutdown_deadline; /* monotonic ms */
-	int64_t last_commit;       /* monotonic ms of the last async commit */
+	int64_t drain_deadline;    /* monotonic ms: in-flight work is given up */
 	struct job_counters jc;
+	uint64_t watch_done;       /* jc.done at watch_ms (watch()) */
+	int64_t watch_ms;
 	atomic_uint_fast64_t consumed, rebalances, lost, redone, pauses, commits;
 	atomic_uint assigned, paused;
 	/* For the health checks and /metrics (written here, read anywhere). */
@@ -201,55 +203,58 @@ static void backlog_drop(consumer_t *c, struct cpart *cp)
 }
 
 /*
- * Sends the stored offsets of partitions that moved, asynchronously, at
- * most every COMMIT_EVERY_MS (or now with force). The worker commits
- * itself rather than leaving it to enable.auto.commit alone: a member
- * killed with SIGKILL must have committed its progress, or its successor
- * replays the partition from further back than the contexts remember
- * (they keep the last 8 event ids), and conversations would advance twice
- * (found by itest_group). librdkafka's auto-commit stays on as well.
+ * Commits, all of offsets stored by service() (the done prefix):
+ *  - librdkafka's auto-commit (auto.commit.interval.ms=500, kafka.c) sends
+ *    them while the group is steady. The worker used to send its own async
+ *    commits every 500 ms, but librdkafka 2.0.2 sends a manual commit even
+ *    while the member is rejoining; the broker answers it after the
+ *    generation moved (ILLEGAL_GENERATION) and librdkafka then takes the
+ *    whole assignment as lost (librdkafka issue #4059, fixed in 2.10), so
+ *    the next owner redid every record done since the last commit (found by
+ *    itest_shutdown). The auto-commit waits rebalances out.
+ *  - each rebalance callback, where the generation is current, sends what
+ *    is stored and not yet confirmed (commit_unconfirmed), so a long
+ *    rebalance (a member that died while joining keeps the group
+ *    rebalancing for its session timeout) does not hold it back;
+ *  - a revocation commits its partitions synchronously (drain_and_commit).
+ * A member killed with SIGKILL has committed its progress up to about
+ * 500 ms before: contexts remember the last 8 event ids, so its successor's
+ * replay re-emits replies instead of advancing conversations twice (a
+ * 5 s interval was too long for that; found by itest_group).
  */
-static void commit_dirty(consumer_t *c, bool force)
+static void commit_unconfirmed(consumer_t *c)
 {
 	rd_kafka_topic_partition_list_t *l = NULL;
 	rd_kafka_resp_err_t err;
-	int64_t now = clock_mono_ms();
 	int32_t p;
 
-	if (!force && now - c->last_commit < COMMIT_EVERY_MS)
-		return;
-	c->last_commit = now;
 	for (p = 0; p < c->hi; p++) {
-		struct cpart *cp = &c->parts[p];
+		const struct cpart *cp = &c->parts[p];
 
-		if (!cp->assigned || !cp->dirty)
+		if (!cp->assigned || cp->stored < 0 || cp->committed >= cp->stored)
 			continue;
 		if (!l)
 			l = rd_kafka_topic_partition_list_new(8);
 		rd_kafka_topic_partition_list_add(l, c->cfg->inbound_topic, p)->offset = cp->stored;
-		cp->dirty = false;
 	}
 	if (!l)
 		return;
 	if ((err = rd_kafka_commit(c->rk, l, 1)))
 		log_at(LOG_WARN, "cannot commit offsets", LOG_STR("error", rd_kafka_err2str(err)));
-	else
-		INC(c, commits);
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
 /*
- * Result of every commit (ours and librdkafka's automatic ones), served on
- * the consumer thread by rd_kafka_consumer_poll. A partition whose commit
- * was refused (a rebalance in progress, a stale generation) is marked dirty
- * again, so the next commit_dirty sends its offset once more instead of
- * waiting for its done prefix to move.
+ * Result of every commit (librdkafka's automatic ones and ours), served on
+ * the consumer thread by rd_kafka_consumer_poll: confirmed offsets are
+ * remembered (commit_unconfirmed, settle()). A refused one needs nothing:
+ * the auto-commit sends the stored offset again.
  */
 static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque)
 {
 	consumer_t *c = opaque;
 	rd_kafka_resp_err_t why = err;
-	int i, refused = 0;
+	int i, refused = 0, confirmed = 0;
 
 	(void)rk;
 	if (err == RD_KAFKA_RESP_ERR__NO_OFFSET || !offsets)
@@ -258,21 +263,59 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
 		const rd_kafka_topic_partition_t *tp = &offsets->elems[i];
 		struct cpart *cp;
 
-		if (!err && !tp->err)
-			continue;
-		if (!why)
-			why = tp->err;
 		if (!our_partition(c, tp))
 			continue;
 		cp = &c->parts[tp->partition];
-		if (cp->assigned && cp->stored >= 0 && cp->stored >= tp->offset) {
-			cp->dirty = true;
-			refused++;
+		if (!err && !tp->err) {
+			if (cp->assigned && tp->offset > cp->committed)
+				cp->committed = tp->offset;
+			confirmed++;
+			continue;
 		}
+		if (!why)
+			why = tp->err;
+		refused++;
 	}
+	if (confirmed)
+		INC(c, commits);
 	if (refused)
-		log_at(LOG_INFO, "offset commit refused; sending it again", LOG_INT("partitions", refused),
+		log_at(LOG_INFO, "offset commit refused; the next one sends it again", LOG_INT("partitions", refused),
 		       LOG_STR("error", rd_kafka_err2str(why)));
+}
+
+/*
+ * Says, every STALL_LOG_MS while records are in flight and none finishes,
+ * where they wait: in the lanes' queues, behind a phone's unacknowledged
+ * replies (hold_waits), in the producer's queue (librdkafka retries a
+ * reply silently for message.timeout.ms), or behind a store that does not
+ * answer (store_retries). A CI run once saw a worker sit silent for 60 s
+ * with 17 records unfinished; this line tells the next one apart.
+ */
+static void watch(consumer_t *c, int64_t now)
+{
+	uint64_t done = atomic_load_explicit(&c->jc.done, memory_order_relaxed);
+	size_t in_flight = 0;
+	struct lanes_stats ls;
+	int32_t p;
+
+	if (done != c->watch_done || !c->watch_ms) {
+		c->watch_done = done;
+		c->watch_ms = now;
+		return;
+	}
+	if (now - c->watch_ms < STALL_LOG_MS)
+		return;
+	c->watch_ms = now;
+	for (p = 0; p < c->hi; p++)
+		if (c->parts[p].assigned)
+			in_flight += offsets_in_flight(c->offs, p);
+	if (!in_flight)
+		return;
+	lanes_get_stats(c->lanes, &ls);
+	log_at(LOG_WARN, "no record finished for 10 s", LOG_UINT("in_flight", in_flight), LOG_UINT("queued", ls.queued),
+	       LOG_UINT("hold_waits", ls.hold_waits), LOG_INT("producer_queue", producer_outq_len(c->prod)),
+	       LOG_UINT("store_retries", ls.store_retries), LOG_UINT("paused", atomic_load(&c->paused)),
+	       LOG_UINT("lanes_stalled", lanes_stalled(c->lanes, now, STALL_LOG_MS)));
 }
 
 /* Moves backlogs on, resumes drained partitions, stores commit points. */
@@ -300,14 +343,13 @@ static void service(consumer_t *c)
 				c->backlogged--;
 			}
 		}
-		if (!cp->bl_head && cp->paused)
+		if (!cp->bl_head && cp->paused && !c->shutting_down)
 			set_paused(c, p, false);
 		if (offsets_commit_point(c->offs, p, &next)) {
 			if (!store)
 				store = rd_kafka_topic_partition_list_new(8);
 			rd_kafka_topic_partition_list_add(store, c->cfg->inbound_topic, p)->offset = next;
 			cp->stored = next;
-			cp->dirty = true;
 		}
 		publish(c, p);
 	}
@@ -318,7 +360,7 @@ static void service(consumer_t *c)
 			log_at(LOG_WARN, "cannot store offsets", LOG_STR("error", rd_kafka_err2str(err)));
 		rd_kafka_topic_partition_list_destroy(store);
 	}
-	commit_dirty(c, false);
+	watch(c, clock_mono_ms());
 }
 
 /* --- rebalances ------------------------------------------------------- */
@@ -351,7 +393,7 @@ static void on_assign(consumer_t *c, rd_kafka_topic_partition_list_t *parts)
 		cp->assigned = true;
 		cp->paused = false;
 		cp->stored = -1;
-		cp->dirty = false;
+		cp->committed = -1;
 		publish(c, p);
 		if (p + 1 > c->hi)
 			c->hi = p + 1;
@@ -365,6 +407,8 @@ static void on_assign(consumer_t *c, rd_kafka_topic_partition_list_t *parts)
 	 * assign: one paused for flow control, revoked, and assigned back
 	 * would never be fetched again (found by itest_group) */
 	rd_kafka_resume_partitions(c->rk, parts);
+	if (c->shutting_down) /* nothing new is fetched while settling */
+		rd_kafka_pause_partitions(c->rk, parts);
 	log_at(LOG_INFO, "partitions assigned", LOG_INT("count", parts->cnt),
 	       LOG_UINT("assigned", atomic_load(&c->assigned)));
 }
@@ -377,8 +421,8 @@ static void drain_and_commit(consumer_t *c, rd_kafka_topic_partition_list_t *par
 	rd_kafka_topic_partition_list_t *commit;
 	int i;
 
-	if (c->shutting_down && c->shutdown_deadline < deadline)
-		deadline = c->shutdown_deadline;
+	if (c->shutting_down && c->drain_deadline < deadline)
+		deadline = c->drain_deadline;
 	lanes_flush(c->lanes);
 	for (;;) {
 		bool busy = false;
@@ -418,11 +462,8 @@ static void drain_and_commit(consumer_t *c, rd_kafka_topic_partition_list_t *par
 
 		if (!err)
 			err = rd_kafka_commit(c->rk, commit, 0);
-		if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+		if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
 			log_at(LOG_WARN, "commit at revocation failed", LOG_STR("error", rd_kafka_err2str(err)));
-		} else {
-			INC(c, commits);
-		}
 	}
 	rd_kafka_topic_partition_list_destroy(commit);
 }
@@ -474,13 +515,15 @@ static void on_revoke(consumer_t *c, rd_kafka_topic_partition_list_t *parts)
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
 	consumer_t *c = opaque;
+	bool lost = rd_kafka_assignment_lost(rk); /* unassign clears it */
 
-	(void)rk;
 	INC(c, rebalances);
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
 		on_assign(c, parts);
 	else
 		on_revoke(c, parts);
+	if (!lost)
+		commit_unconfirmed(c); /* the generation is current here */
 }
 
 /*
@@ -577,6 +620,60 @@ static void handle(consumer_t *c, rd_kafka_message_t *m)
 		backlog_add(c, cp, m->partition, j);
 }
 
+/* true when no assigned partition has work fetched or running, and the
+ * broker confirmed every stored offset. */
+static bool settled(consumer_t *c)
+{
+	int32_t p;
+
+	for (p = 0; p < c->hi; p++) {
+		const struct cpart *cp = &c->parts[p];
+
+		if (!cp->assigned)
+			continue;
+		if (cp->bl_head || offsets_in_flight(c->offs, p) > 0 || (cp->stored >= 0 && cp->committed < cp->stored))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Shutdown, first half, while still a member of the group: stop fetching,
+ * let the lanes finish what they hold, and wait (until `until`) for the
+ * broker to confirm the commit of every partition's done prefix. While the
+ * group rebalances (a member joining) nothing can be committed until
+ * librdkafka has rejoined, which needs this loop's polls; the rebalance
+ * callbacks then commit (commit_unconfirmed). Leaving at once lost those
+ * commits and the next member redid the records (seen in itest_shutdown
+ * when a member joined just before the SIGTERM). Records fetched but never
+ * started are let go: they are in no commit.
+ */
+static void settle(consumer_t *c, int64_t until)
+{
+	rd_kafka_topic_partition_list_t *a = NULL;
+	int32_t p;
+
+	if (rd_kafka_assignment(c->rk, &a) == RD_KAFKA_RESP_ERR_NO_ERROR && a->cnt > 0)
+		rd_kafka_pause_partitions(c->rk, a);
+	if (a)
+		rd_kafka_topic_partition_list_destroy(a);
+	for (p = 0; p < c->hi; p++)
+		backlog_drop(c, &c->parts[p]);
+	for (;;) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 20);
+
+		if (m)
+			handle(c, m);
+		service(c);
+		if (settled(c))
+			return;
+		if (clock_mono_ms() >= until) {
+			log_at(LOG_WARN, "shutting down with records unfinished or commits unconfirmed; the next member redoes them");
+			return;
+		}
+	}
+}
+
 int consumer_run(consumer_t *c)
 {
 	int64_t last = clock_mono_ms();
@@ -607,12 +704,23 @@ int consumer_run(consumer_t *c)
 		}
 	}
 
-	/* Shutdown: leave through the revocation path, which drains and
-	 * commits, then close (librdkafka 2.0.2 can hang closing while an
-	 * incremental assign is pending, hence the wait for an empty one). */
+	/* Shutdown: finish and commit as a member (settle, up to the drain
+	 * timeout or two thirds of the deadline, whichever comes first), then
+	 * leave through the revocation path, which commits whatever is left
+	 * (its drain shares the settle's deadline: work that could not finish
+	 * there is not waited for twice), then close (librdkafka 2.0.2 can
+	 * hang closing while an incremental assign is pending, hence the wait
+	 * for an empty one). */
 	c->shutting_down = true;
-	c->shutdown_deadline = clock_mono_ms() + (int64_t)c->cfg->shutdown_timeout_s * 1000;
+	{
+		int64_t now = clock_mono_ms(), drain = (int64_t)c->cfg->drain_timeout_s * 1000,
+			most = (int64_t)c->cfg->shutdown_timeout_s * 2000 / 3;
+
+		c->shutdown_deadline = now + (int64_t)c->cfg->shutdown_timeout_s * 1000;
+		c->drain_deadline = now + (drain < most ? drain : most);
+	}
 	log_at(LOG_INFO, "shutting down: finishing in-flight records", LOG_INT("deadline_seconds", c->cfg->shutdown_timeout_s));
+	settle(c, c->drain_deadline);
 	if ((err = rd_kafka_unsubscribe(c->rk)))
 		log_at(LOG_WARN, "unsubscribe failed", LOG_STR("error", rd_kafka_err2str(err)));
 	for (;;) {

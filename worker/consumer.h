@@ -14,7 +14,9 @@
  *      not yet committed, the record waits in its partition's backlog and
  *      the partition is paused, to be resumed once the backlog has drained;
  *   3. stores the contiguous done prefix of each partition as its offset
- *      (enable.auto.offset.store=false; librdkafka's auto-commit sends it).
+ *      (enable.auto.offset.store=false; librdkafka's auto-commit sends it
+ *      while the group is steady, each rebalance callback sends what is
+ *      not confirmed yet; see commit_unconfirmed in consumer.c).
  * Rebalances are cooperative (incremental assign/unassign). On revocation
  * the revoked partitions' backlogs are dropped (never started), their
  * in-flight records are drained up to DRAIN_TIMEOUT_SECONDS, the done
@@ -22,9 +24,11 @@
  * records still running past the deadline are abandoned and counted
  * (redone by the next owner; 0 on a clean rebalance). On a lost assignment
  * nothing is drained or committed: the epoch bump fences every late result.
- * consumer_stop() (signal-safe) starts the shutdown: unsubscribe, drain
- * through the revocation path, wait for an empty assignment, close, within
- * SHUTDOWN_TIMEOUT_SECONDS.
+ * consumer_stop() (signal-safe) starts the shutdown: pause every partition,
+ * finish what the lanes hold and wait until the broker confirmed its commit
+ * (still a member: a rebalance going on is waited out), then unsubscribe,
+ * drain through the revocation path, wait for an empty assignment, close,
+ * within SHUTDOWN_TIMEOUT_SECONDS.
  *
  * Owns: the rd_kafka_t consumer, the producer, the lanes, the offset
  * tracker. Borrows the config, the flow and the stores.
@@ -55,7 +59,7 @@ struct consumer_stats {
 	uint64_t lost;            /* partitions lost (not revoked cleanly) */
 	uint64_t redone;          /* in-flight records given up at a revocation or loss */
 	uint64_t pauses;          /* partitions paused for flow control */
-	uint64_t commits;         /* offset commits stored or sent */
+	uint64_t commits;         /* offset commits the broker confirmed */
 	uint32_t assigned;        /* partitions assigned now */
 	uint32_t paused;          /* ... of which paused now */
 };

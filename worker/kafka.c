@@ -59,7 +59,7 @@ rd_kafka_conf_t *kafka_conf_new(const struct wb_config *cfg, enum kafka_role rol
 		{"partition.assignment.strategy", "cooperative-sticky"},
 		{"enable.auto.offset.store", "false"},
 		{"enable.auto.commit", "true"},
-		{"auto.commit.interval.ms", "1000"},
+		{"auto.commit.interval.ms", "500"},
 		{"auto.offset.reset", "earliest"},
 		/* the group's join state for /healthz (consumer.c, stats_cb) */
 		{"statistics.interval.ms", "5000"},

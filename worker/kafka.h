@@ -9,7 +9,7 @@
  *   consumer: group.id, group.instance.id (when configured),
  *             partition.assignment.strategy=cooperative-sticky,
  *             enable.auto.offset.store=false, enable.auto.commit=true,
- *             auto.commit.interval.ms=1000, auto.offset.reset=earliest,
+ *             auto.commit.interval.ms=500, auto.offset.reset=earliest,
  *             statistics.interval.ms=5000
  *   producer: enable.idempotence=true, linger.ms=5
  *   reader:   group.id=<group>-reader, enable.auto.commit=false

@@ -245,15 +245,21 @@ Test(itest_shutdown, sigterm_during_redis_outage_exits_by_the_deadline_and_the_n
  * SIGTERM in the middle of group changes (librdkafka 2.0.2 can hang closing
  * while an incremental assign is pending): worker A serves alone; B starts
  * and, while the group is rebalancing for it, A gets SIGTERM; later C
- * starts and gets SIGTERM before its first assignment; D starts. Every
- * stop must take less than the deadline and exit 0, and since every
- * hand-over was graceful, no reply may be emitted twice.
+ * starts, and while its join holds the group in a rebalance (the mock
+ * refuses commits then), B serves a few more events; C gets SIGTERM before
+ * its first assignment, B right after; D starts. Every stop must take less
+ * than the deadline and exit 0, and since every hand-over was graceful, no
+ * reply may be emitted twice (B must not leave before its last commits are
+ * confirmed: a CI run once saw D redo 10 events B had done).
  */
 Test(itest_shutdown, sigterm_during_a_rebalance_or_before_the_first_assignment_exits_cleanly, .fini = teardown,
      .timeout = 240)
 {
-	static const char *const env[] = {"SHUTDOWN_TIMEOUT_SECONDS=10", NULL};
-	enum { EVENTS = 900, PART = EVENTS / 3 };
+	/* B's stop waits out two rounds of the mock's rebalance delay (5 s
+	 * each with the 6 s session timeout): C died while joining, and B
+	 * revokes C's share before it may leave; about 8.5 s in all */
+	static const char *const env[] = {"SHUTDOWN_TIMEOUT_SECONDS=15", NULL};
+	enum { EVENTS = 900, PART = EVENTS / 3, LATE = 2 * PART + 60 };
 	char err[2048] = "";
 	int64_t hwm[ITEST_INBOUND_PARTITIONS], took;
 	size_t problems;
@@ -280,7 +286,7 @@ Test(itest_shutdown, sigterm_during_a_rebalance_or_before_the_first_assignment_e
 	IT_ASSERT(h, itest_log_wait(h->log[b], "\"msg\":\"worker started\"", 1, 10000), "worker B did not start");
 	test_sleep_ms(1500); /* B's JoinGroup is now pending: the mock holds it for seconds */
 	IT_ASSERT(h, itest_log_assignments(h->log[b]) == 0, "B was assigned partitions too early for this test");
-	took = sigterm(a, 0, 0, 11000);
+	took = sigterm(a, 0, 0, 16000);
 	cr_log_info("worker A stopped %lld ms after SIGTERM during B's join", (long long)took);
 	IT_ASSERT(h, itest_produce(h->bootstrap, s, PART, 2 * PART, err, sizeof err) == 0, "produce: %s", err);
 	IT_ASSERT(h, itest_log_wait_assignments(h->log[b], 1, 30000), "worker B got no partitions within 30 s");
@@ -295,21 +301,30 @@ Test(itest_shutdown, sigterm_during_a_rebalance_or_before_the_first_assignment_e
 	c = itest_harness_worker(h, env);
 	IT_ASSERT(h, c >= 0, "cannot start worker C");
 	IT_ASSERT(h, itest_log_wait(h->log[c], "\"msg\":\"worker started\"", 1, 10000), "worker C did not start");
-	test_sleep_ms(1000);
-	took = sigterm(c, 0, 0, 11000);
+	test_sleep_ms(1000); /* C's JoinGroup is pending: the group is rebalancing */
+	IT_ASSERT(h, itest_produce(h->bootstrap, s, 2 * PART, LATE, err, sizeof err) == 0, "produce: %s", err);
+	{
+		struct kafka_recs *out = itest_wait_replies(h->bootstrap, LATE, 60000);
+		size_t n = itest_distinct_replies(out);
+
+		kafka_recs_free(out);
+		IT_ASSERT(h, n == LATE, "%zu distinct replies to the first %d events", n, LATE);
+	}
+	IT_ASSERT(h, itest_log_assignments(h->log[c]) == 0, "C was assigned partitions too early for this test");
+	took = sigterm(c, 0, 0, 16000);
 	cr_log_info("worker C stopped %lld ms after SIGTERM before its first assignment (%zu assignments)",
 		    (long long)took, itest_log_assignments(h->log[c]));
-	took = sigterm(b, 0, 0, 11000);
+	took = sigterm(b, 0, 0, 16000);
 	cr_log_info("worker B stopped %lld ms after SIGTERM", (long long)took);
 
 	d = itest_harness_worker(h, env);
 	IT_ASSERT(h, d >= 0, "cannot start worker D");
-	IT_ASSERT(h, itest_produce(h->bootstrap, s, 2 * PART, EVENTS, err, sizeof err) == 0, "produce: %s", err);
+	IT_ASSERT(h, itest_produce(h->bootstrap, s, LATE, EVENTS, err, sizeof err) == 0, "produce: %s", err);
 	check_replies(EVENTS, ITEST_STRICT, true);
 	check_inbound_and_dlq(EVENTS, true, hwm);
 	problems = itest_wait_committed(h->bootstrap, h->group, hwm, 20000, err, sizeof err);
 	IT_ASSERT(h, problems == 0, "committed offsets short of the high watermark:\n%s", err);
-	sigterm(d, 0, 0, 11000);
+	sigterm(d, 0, 0, 16000);
 	for (int i = 0; i < h->nw; i++) {
 		struct itest_worker_stats st = itest_log_stats(h->log[i]);
 

@@ -490,7 +490,7 @@ struct worker_proc *itest_worker_start(const char *bootstrap, const char *group,
 {
 	static const char *const pass[] = {"ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS", NULL};
 	const char *env[64];
-	char *own[8] = {0};
+	char *own[10] = {0};
 	size_t n = 0, o = 0, i;
 	const char *args[] = {"run", NULL};
 	struct worker_proc *w;
@@ -504,11 +504,17 @@ struct worker_proc *itest_worker_start(const char *bootstrap, const char *group,
 		env[n++] = own[o++];
 	}
 	env[n++] = "WORKER_THREADS=4";
-	env[n++] = "LOG_LEVEL=info";
+	env[n++] = getenv("WB_ITEST_KAFKA_DEBUG") ? "LOG_LEVEL=debug" : "LOG_LEVEL=info";
 	env[n++] = "HTTP_PORT=0";
 	env[n++] = "KAFKA_PROP_session.timeout.ms=6000";
 	env[n++] = "KAFKA_PROP_heartbeat.interval.ms=500";
 	env[n++] = "KAFKA_PROP_log.connection.close=false";
+	/* WB_ITEST_KAFKA_DEBUG=cgrp,... turns on librdkafka's debug contexts
+	 * in every worker of a test run (to see a group's joins and commits) */
+	if (getenv("WB_ITEST_KAFKA_DEBUG")) {
+		own[o] = it_fmt(NULL, "KAFKA_PROP_debug=%s", getenv("WB_ITEST_KAFKA_DEBUG"));
+		env[n++] = own[o++];
+	}
 	for (i = 0; pass[i]; i++) {
 		const char *v = getenv(pass[i]);
 
