@@ -1,11 +1,12 @@
 /*
  * itest_outage.c - the context store goes away mid-stream under one
  * `wabot-worker run` process (4 worker threads) and comes back:
- *  - redis-server stopped (SIGSTOP) for 6 s, then continued (SIGCONT): its
- *    data survives, so the strict checks hold: no reply while it is
+ *  - redis-server stopped (SIGSTOP) for 11.5 s, then continued (SIGCONT):
+ *    its data survives, so the strict checks hold: no reply while it is
  *    stopped (nothing may be answered without its context), then every
  *    event exactly one reply, in order, each conversation one step per
- *    event, nothing dead-lettered but the malformed records;
+ *    event, nothing dead-lettered but the malformed records; past 10 s the
+ *    worker logs where its records wait ("no record finished for 10 s");
  *  - redis-server killed (SIGKILL) for 5 s and started again, empty, on
  *    the same port: conversations restart from scratch, so the cycle is not
  *    checked, but no event may be lost or skipped and the order holds.
@@ -125,6 +126,9 @@ static void run_outage(const char *tag, enum outage kind, int outage_ms)
 	IT_ASSERT(h, st.store_retries > 0, "the worker never retried the store: was it down at all?");
 	IT_ASSERT(h, itest_log_count(h->log[w], "context store unreachable") > 0,
 		  "no \"context store unreachable\" warning in the log");
+	/* an outage past 10 s: the consumer says where the records wait */
+	IT_ASSERT(h, outage_ms < 11000 || itest_log_count(h->log[w], "\"msg\":\"no record finished for 10 s\"") > 0,
+		  "no \"no record finished for 10 s\" warning during a %d ms outage", outage_ms);
 	IT_ASSERT_NO_SANITIZER_REPORTS(h);
 	cr_log_info("%s: done in %.1f s (store retries %llu)", tag, (double)(test_now_ms() - t0) / 1000.0,
 		    (unsigned long long)st.store_retries);
@@ -133,7 +137,7 @@ static void run_outage(const char *tag, enum outage kind, int outage_ms)
 Test(itest_outage, redis_stopped_mid_stream_delays_replies_and_loses_or_skips_nothing, .fini = teardown,
      .timeout = 240)
 {
-	run_outage("outage-stop", OUTAGE_STOP, 6000);
+	run_outage("outage-stop", OUTAGE_STOP, 11500);
 }
 
 Test(itest_outage, redis_killed_and_restarted_empty_mid_stream_loses_nothing, .fini = teardown, .timeout = 240)
