@@ -234,7 +234,7 @@ static void backlog_drop(consumer_t *c, struct cpart *cp)
  *    commits every 500 ms, but librdkafka 2.0.2 sends a manual commit even
  *    while the member is rejoining; the broker answers it after the
  *    generation moved (ILLEGAL_GENERATION) and librdkafka then takes the
- *    whole assignment as lost (librdkafka issue #4059, fixed in 2.10), so
+ *    whole assignment as lost (librdkafka issue #4059, PR #4908), so
  *    the next owner redid every record done since the last commit (found by
  *    itest_shutdown). The auto-commit waits rebalances out.
  *  - each rebalance callback, where the generation is current, sends what
@@ -243,9 +243,9 @@ static void backlog_drop(consumer_t *c, struct cpart *cp)
  *    rebalancing for its session timeout) does not hold it back;
  *  - a revocation commits its partitions synchronously (drain_and_commit).
  * A member killed with SIGKILL has committed its progress up to about
- * 500 ms before: contexts remember the last 8 event ids, so its successor's
- * replay re-emits replies instead of advancing conversations twice (a
- * 5 s interval was too long for that; found by itest_group).
+ * 500 ms before, a short replay for its successor: contexts remember the
+ * last 8 event ids, so the replay re-emits replies instead of advancing
+ * conversations twice (itest_group kills one mid-stream).
  */
 static void commit_unconfirmed(consumer_t *c)
 {
