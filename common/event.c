@@ -591,18 +591,28 @@ static bool key_usable(const struct wa_str *s)
  * kinds that need a conversation, EVENT_E_NO_SENDER. */
 static void finish_key(struct wa_event *ev, const char *path)
 {
+	size_t n = 0;
+
 	if (ev->phone[0]) {
-		memcpy(ev->key, ev->phone, strlen(ev->phone) + 1);
-		return;
+		n = strlen(ev->phone);
+		memcpy(ev->key, ev->phone, n + 1);
+	} else if (key_usable(&ev->user_id)) {
+		n = ev->user_id.len;
+		memcpy(ev->key, ev->user_id.p, n);
+		ev->key[n] = '\0';
 	}
-	if (key_usable(&ev->user_id)) {
-		memcpy(ev->key, ev->user_id.p, ev->user_id.len);
-		ev->key[ev->user_id.len] = '\0';
+	ev->key_len = (uint32_t)n;
+	ev->key_hash = phone_hash(ev->key, n);
+	if (n)
 		return;
-	}
 	ev->key[0] = '\0';
 	if (ev->kind != WA_KIND_UNSUPPORTED && ev->kind != WA_KIND_VALIDATION)
 		ev_fail(ev, EVENT_E_NO_SENDER, path);
+}
+
+uint64_t event_key_hash(const struct wa_event *ev)
+{
+	return ev->key_len ? ev->key_hash : phone_hash(ev->key, strlen(ev->key));
 }
 
 /* Boolean or "true"/"false" string (contract Q6); anything else false. */

@@ -57,6 +57,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct event_decoder event_decoder_t;
 
@@ -150,6 +151,10 @@ struct wa_event {
 	char phone[20];             /* "+E.164" or "" when absent or not a phone */
 	struct wa_str user_id;      /* BSUID, when sent */
 	char key[EVENT_KEY_MAX];    /* conversation key: phone, else user_id verbatim, else "" */
+	uint32_t key_len;           /* strlen(key), set with it by the decoder; 0 also for an
+	                               event built by hand: see event_key_len/event_key_hash */
+	uint64_t key_hash;          /* phone_hash(key), when key_len is set: the lanes route
+	                               on it several times per event */
 	struct wa_str business_id;  /* ACS channel registration id / Meta phone_number_id */
 	struct wa_str profile_name; /* Meta contacts[].profile.name */
 	struct wa_str message_id;   /* provider message id (ACS data.messageId, Meta wamid) */
@@ -214,5 +219,14 @@ event_err_t event_decode(event_decoder_t *dec, const char *payload, size_t len, 
  */
 size_t event_copy_size(const struct wa_event *evs, size_t n, const char *payload, size_t len);
 struct wa_event *event_copy(const struct wa_event *evs, size_t n, const char *payload, size_t len, void *buf);
+
+/* key's length and phone_hash, from the decoder's copies when it set them
+ * (an event built by hand has key_len 0: computed then). */
+static inline size_t event_key_len(const struct wa_event *ev)
+{
+	return ev->key_len ? ev->key_len : strlen(ev->key);
+}
+
+uint64_t event_key_hash(const struct wa_event *ev);
 
 #endif /* WB_EVENT_H */

@@ -231,7 +231,7 @@ static wb_err_t emit_replies(pipeline_t *p, const struct pipeline_source *src, c
 		.conversation_step = res->step,
 		.acs_api_version = p->acs_api_version,
 	};
-	struct pipeline_output o = {PIPELINE_OUT_REPLY, ev->key, strlen(ev->key), NULL, 0, NULL};
+	struct pipeline_output o = {PIPELINE_OUT_REPLY, ev->key, event_key_len(ev), NULL, 0, NULL};
 	size_t i;
 	wb_err_t err;
 
@@ -344,7 +344,7 @@ uint32_t pipeline_home_lane(const struct wa_event *evs, size_t n, const char *ke
 		return 0;
 	for (i = 0; i < n; i++)
 		if (evs[i].key[0])
-			return (uint32_t)(phone_hash(evs[i].key, strlen(evs[i].key)) % nlanes);
+			return (uint32_t)(event_key_hash(&evs[i]) % nlanes);
 	if (key && key_len)
 		return (uint32_t)(phone_hash(key, key_len) % nlanes);
 	return 0;
@@ -354,7 +354,7 @@ uint32_t pipeline_event_lane(const struct wa_event *ev, uint32_t home, uint32_t 
 {
 	if (nlanes <= 1)
 		return 0;
-	return ev->key[0] ? (uint32_t)(phone_hash(ev->key, strlen(ev->key)) % nlanes) : home;
+	return ev->key[0] ? (uint32_t)(event_key_hash(ev) % nlanes) : home;
 }
 
 /* ------------------------------------------------------------------------
@@ -553,7 +553,7 @@ static wb_err_t apply_events(pipeline_t *p, const struct pipeline_source *src, c
 	if (nlanes <= 1 || lane == home) {
 		for (i = 0; i < n && !evs[i].key[0]; i++)
 			;
-		if (i < n && (!src || !src->key || src->key_len != strlen(evs[i].key) ||
+		if (i < n && (!src || !src->key || src->key_len != event_key_len(&evs[i]) ||
 			      memcmp(src->key, evs[i].key, src->key_len) != 0))
 			p->st.key_mismatch++;
 	}

@@ -56,6 +56,7 @@ struct consumer {
 	int64_t shutdown_deadline; /* monotonic ms */
 	int64_t drain_deadline;    /* monotonic ms: in-flight work is given up */
 	struct job_counters jc;
+	struct job_pool *pool;     /* memory of the jobs (job.c) */
 	uint64_t watch_done;       /* jc.done at watch_ms (watch()) */
 	int64_t watch_ms;
 	atomic_uint_fast64_t consumed, rebalances, lost, redone, pauses, commits;
@@ -625,7 +626,7 @@ static void handle(consumer_t *c, rd_kafka_message_t *m)
 	} else {
 		evs = NULL;
 	}
-	if (!(j = job_new(m, 0, c->offs, &c->jc, extra))) {
+	if (!(j = job_new(c->pool, m, 0, c->offs, &c->jc, extra))) {
 		/* Skipping the record would let its offset be committed past:
 		 * stop instead, and let a restart fetch it again. */
 		log_at(LOG_ERROR, "out of memory for a record: stopping", LOG_INT("partition", m->partition),
@@ -798,7 +799,8 @@ consumer_t *consumer_new(const struct wb_config *cfg, const flow_t *flow, ctx_st
 	atomic_store(&c->poll_at_ms, clock_mono_ms());
 	atomic_store(&c->unsteady_since_ms, clock_mono_ms());
 	if (!(c->parts = calloc(CONSUMER_MAX_PARTITIONS, sizeof(*c->parts))) || !(c->dec = event_decoder_new()) ||
-	    !(c->jc.done_ts = calloc(CONSUMER_MAX_PARTITIONS, sizeof(*c->jc.done_ts)))) {
+	    !(c->jc.done_ts = calloc(CONSUMER_MAX_PARTITIONS, sizeof(*c->jc.done_ts))) ||
+	    !(c->pool = job_pool_new())) {
 		snprintf(errstr, errstr_size, "out of memory");
 		goto fail;
 	}
@@ -871,6 +873,7 @@ void consumer_destroy(consumer_t *c)
 	event_decoder_destroy(c->dec);
 	json_doc_fini(&c->stats_doc);
 	free(c->jc.done_ts);
+	job_pool_destroy(c->pool); /* every job is gone (consumer_finish) */
 	free(c->parts);
 	free(c);
 }

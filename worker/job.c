@@ -1,19 +1,118 @@
 /*
- * job.c - lifetime of one inbound record (job.h).
+ * job.c - lifetime of one inbound record (job.h), and the pool of job
+ * memory: slots of JOB_SLOT bytes (a job with one decoded event and some
+ * room for strings), at most JOB_POOL_MAX of them kept free (8 MiB); a
+ * bigger job is malloc'ed as before. Under AddressSanitizer a free slot is
+ * poisoned, so a job used after its end is still caught.
  */
 #include "job.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-struct job *job_new(rd_kafka_message_t *msg, uint32_t epoch, offsets_t *offsets, struct job_counters *counters,
-		    size_t extra)
+#include "event.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#define JOB_SLOT ((sizeof(struct job) + sizeof(struct wa_event) + 256 + 63) & ~(size_t)63)
+#define JOB_POOL_MAX 8192
+
+/* A free slot: its first bytes link it (the job is over). */
+struct slot {
+	struct slot *next;
+};
+
+struct job_pool {
+	_Atomic(struct slot *) given;  /* given back by any thread (a stack) */
+	struct slot *mine;             /* taken over by the taking thread */
+	atomic_size_t nfree;           /* slots in both lists */
+};
+
+struct job_pool *job_pool_new(void)
 {
-	struct job *j = malloc(sizeof(*j) + extra);
+	struct job_pool *pool = calloc(1, sizeof(*pool));
+
+	if (pool) {
+		atomic_init(&pool->given, NULL);
+		atomic_init(&pool->nfree, 0);
+	}
+	return pool;
+}
+
+static void free_list(struct slot *s)
+{
+	struct slot *next;
+
+	for (; s; s = next) {
+		UNPOISON(s, JOB_SLOT);
+		next = s->next;
+		free(s);
+	}
+}
+
+void job_pool_destroy(struct job_pool *pool)
+{
+	if (!pool)
+		return;
+	free_list(pool->mine);
+	free_list(atomic_load(&pool->given));
+	free(pool);
+}
+
+/* A slot from the pool, else a new one. */
+static void *pool_take(struct job_pool *pool)
+{
+	struct slot *s = pool->mine;
+
+	if (!s) {
+		/* all at once: no other thread pops, so no ABA problem */
+		s = atomic_exchange_explicit(&pool->given, NULL, memory_order_acquire);
+		if (!s)
+			return malloc(JOB_SLOT);
+	}
+	UNPOISON(s, JOB_SLOT);
+	pool->mine = s->next;
+	atomic_fetch_sub_explicit(&pool->nfree, 1, memory_order_relaxed);
+	return s;
+}
+
+/* Back to the pool, unless it keeps JOB_POOL_MAX already. */
+static void pool_give(struct job_pool *pool, void *mem)
+{
+	struct slot *s = mem, *head;
+
+	if (atomic_fetch_add_explicit(&pool->nfree, 1, memory_order_relaxed) >= JOB_POOL_MAX) {
+		atomic_fetch_sub_explicit(&pool->nfree, 1, memory_order_relaxed);
+		free(mem);
+		return;
+	}
+	/* before it is published: the taker may have it the moment after
+	 * (the link stays readable) */
+	POISON((char *)s + sizeof(*s), JOB_SLOT - sizeof(*s));
+	head = atomic_load_explicit(&pool->given, memory_order_relaxed);
+	do
+		s->next = head;
+	while (!atomic_compare_exchange_weak_explicit(&pool->given, &head, s, memory_order_release,
+						      memory_order_relaxed));
+}
+
+struct job *job_new(struct job_pool *pool, rd_kafka_message_t *msg, uint32_t epoch, offsets_t *offsets,
+		    struct job_counters *counters, size_t extra)
+{
+	bool pooled = pool && sizeof(struct job) + extra <= JOB_SLOT;
+	struct job *j = pooled ? pool_take(pool) : malloc(sizeof(*j) + extra);
 
 	if (!j)
 		return NULL;
 	memset(j, 0, sizeof(*j));
+	j->pool = pooled ? pool : NULL;
 	j->msg = msg;
 	j->partition = msg->partition;
 	j->offset = msg->offset;
@@ -50,7 +149,10 @@ void job_discard(struct job *j)
 	for (i = 0; i < n && i < JOB_MAX_HOLDS; i++)
 		atomic_fetch_sub_explicit(j->holds[i], 1, memory_order_release);
 	rd_kafka_message_destroy(j->msg);
-	free(j);
+	if (j->pool)
+		pool_give(j->pool, j);
+	else
+		free(j);
 }
 
 /* Resolution of the done timestamps: a metric in seconds needs no more,

@@ -11,8 +11,14 @@
  * output could not be delivered, in which case the offset stays not done and
  * the partition's commit stops there (at-least-once: a restart redelivers).
  *
+ * Jobs of one record with one event (nearly all) come from a job_pool:
+ * the consumer thread takes them, the report thread frees most of them, so
+ * malloc would serve every one from its slow path (glibc's per-thread
+ * cache never holds what another thread freed). The pool hands freed ones
+ * back to the consumer through a lock-free stack.
+ *
  * Owns: the librdkafka message (destroyed with the job). Borrows the
- * tracker and the counters, which outlive every job.
+ * tracker, the counters and the pool, which outlive every job.
  * Threads: refs and failed are atomic; everything else is written before the
  * job is shared and only read afterwards.
  */
@@ -36,6 +42,14 @@ struct job_counters {
 	_Atomic int64_t *done_ts;
 };
 
+/* Recycled job memory (top of the file). One thread takes (job_new), any
+ * thread gives back (the last job_unref or job_discard). */
+struct job_pool;
+
+struct job_pool *job_pool_new(void);
+/* After every job of the pool is gone. */
+void job_pool_destroy(struct job_pool *pool);
+
 /* Up to 256 lanes (CONFIG_MAX_THREADS). */
 #define JOB_MAX_LANES 256
 /* Unacknowledged-record counters a job can hold (one per lane it runs on;
@@ -54,6 +68,7 @@ struct job {
 	atomic_bool failed;        /* an output was not delivered */
 	offsets_t *offsets;
 	struct job_counters *counters;
+	struct job_pool *pool;     /* the pool the memory returns to; NULL: malloc'ed */
 	uint32_t home;             /* home lane (pipeline_home_lane) */
 	uint64_t lanes[JOB_MAX_LANES / 64]; /* lanes holding events of it */
 	atomic_uint nholds;        /* slots of holds taken (may exceed JOB_MAX_HOLDS) */
@@ -70,9 +85,12 @@ struct job {
 };
 
 /* New job for msg (taken over), holding one reference for the caller,
- * with `extra` bytes after it for the caller (job_extra; 8-byte aligned). NULL when memory runs out (msg is then NOT taken over). */
-struct job *job_new(rd_kafka_message_t *msg, uint32_t epoch, offsets_t *offsets, struct job_counters *counters,
-		    size_t extra);
+ * with `extra` bytes after it for the caller (job_extra; 8-byte aligned),
+ * from pool when it fits (pool NULL: malloc). Only one thread may call it
+ * for a given pool. NULL when memory runs out (msg is then NOT taken
+ * over). */
+struct job *job_new(struct job_pool *pool, rd_kafka_message_t *msg, uint32_t epoch, offsets_t *offsets,
+		    struct job_counters *counters, size_t extra);
 
 static inline void *job_extra(struct job *j)
 {

@@ -135,6 +135,7 @@ struct bk_opts {
 	bool keep_logs;
 	bool verbose;         /* per-thread CPU of the process under test */
 	const char *perf_dir; /* perf record the process under test into here */
+	const char *worker_bin; /* the worker to run (default: this build's) */
 	int fetch_wait_ms;    /* fetch.wait.max.ms of the process under test; -1: librdkafka's */
 	const char *env[BK_MAX_ENV + 1]; /* --env NAME=VALUE, for both programs; borrowed from argv */
 	int nenv;
@@ -437,6 +438,55 @@ out:
 	return rc;
 }
 
+/* 0 when every partition of the inbound topic still starts at offset 0. The
+ * mock broker keeps only the newest few MB of each partition's log and
+ * drops older records as new ones come: a throughput run that produces
+ * more than that before the worker starts would report the dropped events
+ * as lost. */
+static int bk_check_kept(const char *bootstrap)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_t *rkt = NULL;
+	rd_kafka_t *rk;
+	char why[512];
+	int i, rc = -1;
+
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, why, sizeof(why)) != RD_KAFKA_CONF_OK ||
+	    !(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why)))) {
+		rd_kafka_conf_destroy(conf);
+		fprintf(stderr, "bench_kafka: watermarks: %s\n", why);
+		return -1;
+	}
+	rkt = rd_kafka_topic_new(rk, BK_IN, NULL);
+	if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1) {
+		fprintf(stderr, "bench_kafka: watermarks: no metadata for %s\n", BK_IN);
+		goto out;
+	}
+	rc = 0;
+	for (i = 0; i < md->topics[0].partition_cnt && rc == 0; i++) {
+		int64_t lo = 0, hi = 0;
+		int32_t p = md->topics[0].partitions[i].id;
+
+		if (rd_kafka_query_watermark_offsets(rk, BK_IN, p, &lo, &hi, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			fprintf(stderr, "bench_kafka: watermarks of %s [%d] unknown\n", BK_IN, (int)p);
+			rc = -1;
+		} else if (lo > 0) {
+			fprintf(stderr,
+				"bench_kafka: the mock broker dropped the oldest %lld of %lld records of %s [%d] (it "
+				"keeps a few MB per partition): use fewer events (-n)\n",
+				(long long)lo, (long long)hi, BK_IN, (int)p);
+			rc = -1;
+		}
+	}
+out:
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(rkt);
+	rd_kafka_destroy(rk);
+	return rc;
+}
+
 /* The fixed-rate run's producer (idempotent, linger.ms=5), or NULL. It
  * sends the warm-up events first, so that it is connected and has its
  * producer id before the first timed event (with a fresh producer, 3 of 6
@@ -571,17 +621,21 @@ static struct worker_proc *bk_start_process(const struct bk_opts *o, enum bk_mod
 		if (!bk_env_given(o, ours[i]))
 			env[k++] = ours[i];
 	env[k] = NULL;
-	return worker_proc_start(mode == BK_WORKER ? WB_WORKER_BIN : WB_PASSTHROUGH_BIN,
+	return worker_proc_start(mode == BK_WORKER ? o->worker_bin : WB_PASSTHROUGH_BIN,
 				 mode == BK_WORKER ? worker_args : NULL, env, log_path);
 }
 
 static struct worker_proc *bk_perf_start(const struct bk_opts *o, pid_t pid, const char *name)
 {
 	char file[1024], spid[24];
-	const char *args[] = {"record", "-q", "-g", "-F", "1999", "-o", file, "-p", spid, NULL};
+	const char *args[] = {"record", "-q", "--call-graph", "dwarf,16384", "-F", "1999", "-o", file, "-p", spid, NULL};
 
 	snprintf(file, sizeof(file), "%s/perf-%s.data", o->perf_dir, name);
 	snprintf(spid, sizeof(spid), "%d", (int)pid);
+	/* perf record -p follows only the threads there when it attaches: let
+	 * the process start its lanes and librdkafka's threads first (its group
+	 * join takes the mock's 3 s, so no record is missed). */
+	test_sleep_ms(1000);
 	fprintf(stderr, "bench_kafka: perf record into %s\n", file);
 	return worker_proc_start("/usr/bin/perf", args, NULL, NULL);
 }
@@ -617,9 +671,10 @@ static void bk_print_threads(pid_t pid, uint64_t events)
 
 	for (i = 0; i < n; i++)
 		if (t[i].cpu_us > 0)
-			fprintf(stderr, "    thread %-7d %-16s %8.1f ms  %6.2f us/event%s\n", (int)t[i].tid, t[i].comm,
-				(double)t[i].cpu_us / 1000.0, events ? (double)t[i].cpu_us / (double)events : 0.0,
-				t[i].tid == pid ? "  (main)" : "");
+			fprintf(stderr, "    thread %-7d %-16s %8.1f ms  %6.2f us/event  %8llu waits %6llu preempted%s\n",
+				(int)t[i].tid, t[i].comm, (double)t[i].cpu_us / 1000.0,
+				events ? (double)t[i].cpu_us / (double)events : 0.0, (unsigned long long)t[i].vcsw,
+				(unsigned long long)t[i].ivcsw, t[i].tid == pid ? "  (main)" : "");
 	free(t);
 }
 
@@ -712,7 +767,8 @@ static void bk_run(const struct bk_opts *o, enum bk_mode mode, enum bk_kind kind
 		goto out;
 	}
 	collector = true;
-	if (kind == BK_THROUGHPUT && bk_produce_range(o, kafka_mock_bootstrap(km), 0, n, sent_us) != 0)
+	if (kind == BK_THROUGHPUT && (bk_produce_range(o, kafka_mock_bootstrap(km), 0, n, sent_us) != 0 ||
+				      bk_check_kept(kafka_mock_bootstrap(km)) != 0))
 		goto out;
 	if (!(w = bk_start_process(o, mode, kafka_mock_bootstrap(km), rs, log_path))) {
 		fprintf(stderr, "bench_kafka: cannot start %s\n", bk_mode_name[mode]);
@@ -933,6 +989,8 @@ static void bk_usage(FILE *f, const char *argv0)
 		"  --no-rate           throughput runs only\n"
 		"  --no-throughput     fixed-rate runs only\n"
 		"  --perf DIR          perf record -g each process under test into DIR/perf-<run>.data\n"
+		"  --worker-bin PATH   the wabot-worker to run (default: this build's), e.g. an older\n"
+		"                      commit's built in a git worktree, to compare the two\n"
 		"  --fetch-wait-ms N   fetch.wait.max.ms of the process under test (default 10; -1:\n"
 		"                      librdkafka's 500, which the mock waits out in full; see the top)\n"
 		"  --env NAME=VALUE    extra environment for both programs (repeatable), e.g.\n"
@@ -945,7 +1003,8 @@ static void bk_usage(FILE *f, const char *argv0)
 int main(int argc, char **argv)
 {
 	enum { OPT_REDIS = 256, OPT_THREADS, OPT_RATE, OPT_SECONDS, OPT_ONLY, OPT_REPEAT, OPT_NO_RATE,
-	       OPT_NO_THROUGHPUT, OPT_PERF, OPT_KEEP_LOGS, OPT_FETCH_WAIT, OPT_ENV };
+	       OPT_NO_THROUGHPUT, OPT_PERF, OPT_KEEP_LOGS, OPT_FETCH_WAIT, OPT_ENV,
+	       OPT_WORKER_BIN };
 	static const struct option lopts[] = {
 		{"redis", no_argument, NULL, OPT_REDIS},
 		{"threads", required_argument, NULL, OPT_THREADS},
@@ -956,6 +1015,7 @@ int main(int argc, char **argv)
 		{"no-rate", no_argument, NULL, OPT_NO_RATE},
 		{"no-throughput", no_argument, NULL, OPT_NO_THROUGHPUT},
 		{"perf", required_argument, NULL, OPT_PERF},
+		{"worker-bin", required_argument, NULL, OPT_WORKER_BIN},
 		{"keep-logs", no_argument, NULL, OPT_KEEP_LOGS},
 		{"fetch-wait-ms", required_argument, NULL, OPT_FETCH_WAIT},
 		{"env", required_argument, NULL, OPT_ENV},
@@ -965,6 +1025,7 @@ int main(int argc, char **argv)
 	struct bk_opts o = {
 		.n = 100000, .phones = 10000, .threads = bench_ncpu(), .rate = 10000, .seconds = 6, .only = -1,
 		.repeat = 1, .format = BK_MIXED, .do_throughput = true, .do_rate = true, .fetch_wait_ms = 10,
+		.worker_bin = WB_WORKER_BIN,
 	};
 	struct bk_result *rs;
 	size_t nr = 0, i;
@@ -1001,6 +1062,7 @@ int main(int argc, char **argv)
 		case OPT_NO_RATE: o.do_rate = false; break;
 		case OPT_NO_THROUGHPUT: o.do_throughput = false; break;
 		case OPT_PERF: o.perf_dir = optarg; break;
+		case OPT_WORKER_BIN: o.worker_bin = optarg; break;
 		case OPT_KEEP_LOGS: o.keep_logs = true; break;
 		case OPT_FETCH_WAIT: o.fetch_wait_ms = atoi(optarg); break;
 		case OPT_ENV:

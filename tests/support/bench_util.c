@@ -114,6 +114,19 @@ size_t bench_threads_read(pid_t pid, struct bench_thread **out)
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, tid);
 		if (bench_stat_cpu(path, &th->cpu_us) != 0)
 			continue; /* the thread ended meanwhile */
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, tid);
+		if ((f = fopen(path, "r"))) {
+			char line[256];
+			unsigned long long v;
+
+			while (fgets(line, sizeof(line), f)) {
+				if (sscanf(line, "voluntary_ctxt_switches: %llu", &v) == 1)
+					th->vcsw = v;
+				else if (sscanf(line, "nonvoluntary_ctxt_switches: %llu", &v) == 1)
+					th->ivcsw = v;
+			}
+			fclose(f);
+		}
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, tid);
 		if ((f = fopen(path, "r"))) {
 			if (fgets(th->comm, sizeof(th->comm), f))

@@ -27,6 +27,8 @@ struct bench_thread {
 	pid_t tid;
 	char comm[20];     /* its name (/proc/.../comm: 15 characters at most) */
 	uint64_t cpu_us;   /* utime + stime, microseconds */
+	uint64_t vcsw;     /* voluntary context switches (it waited) */
+	uint64_t ivcsw;    /* involuntary ones (it was preempted) */
 };
 
 /*
