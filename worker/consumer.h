@@ -59,6 +59,8 @@ struct consumer_stats {
 	uint64_t lost;            /* partitions lost (not revoked cleanly) */
 	uint64_t redone;          /* in-flight records given up at a revocation or loss */
 	uint64_t pauses;          /* partitions paused for flow control */
+	uint64_t room_waits;      /* times the consumer stopped taking records until the
+	                             queues had room (consumer.c, wait_for_room) */
 	uint64_t commits;         /* offset commits the broker confirmed */
 	uint32_t assigned;        /* partitions assigned now */
 	uint32_t paused;          /* ... of which paused now */

@@ -134,7 +134,8 @@ void run_log_stats(consumer_t *c, double seconds)
 	       LOG_UINT("store_retries", ls.store_retries), LOG_UINT("poison", ls.poison),
 	       LOG_UINT("output_failed", cs.failed), LOG_UINT("abandoned", cs.abandoned),
 	       LOG_UINT("redone_after_rebalance", cs.redone), LOG_UINT("rebalances", cs.rebalances),
-	       LOG_UINT("pauses", cs.pauses), LOG_UINT("hold_waits", ls.hold_waits), LOG_DOUBLE("seconds", seconds));
+	       LOG_UINT("pauses", cs.pauses), LOG_UINT("room_waits", cs.room_waits), LOG_UINT("hold_waits", ls.hold_waits),
+	       LOG_DOUBLE("seconds", seconds));
 }
 
 int run_main(int argc, char **argv, char **envp)

@@ -324,6 +324,9 @@ static void write_pipeline(telemetry_t *t, metrics_writer_t *w)
 	counter(w, "wabot_events_redone_after_rebalance_total",
 		"In-flight records given up at a revocation or loss (their next owner redoes them).", cs.redone);
 	counter(w, "wabot_partition_pauses_total", "Partitions paused for flow control.", cs.pauses);
+	counter(w, "wabot_consumer_room_waits_total",
+		"Times the consumer stopped taking records until the worker threads' queues had room.",
+		cs.room_waits);
 	gauge(w, "wabot_partitions_assigned", "Inbound partitions assigned to this worker.", cs.assigned);
 	gauge(w, "wabot_partitions_paused", "Assigned partitions paused for flow control.", cs.paused);
 }

@@ -627,6 +627,7 @@ struct itest_worker_stats itest_log_stats(const char *log_path)
 			st.store_retries = it_json_u64(o, "store_retries");
 			st.poison = it_json_u64(o, "poison");
 			st.pauses = it_json_u64(o, "pauses");
+			st.room_waits = it_json_u64(o, "room_waits");
 			st.rebalances = it_json_u64(o, "rebalances");
 			json_object_put(o);
 		}

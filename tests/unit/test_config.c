@@ -983,7 +983,7 @@ Test(config, worker_numbers_have_their_defaults)
 
 	cr_assert_eq(CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_S, 25);
 	cr_assert_eq(CONFIG_DEFAULT_DRAIN_TIMEOUT_S, 10);
-	cr_assert_eq(CONFIG_DEFAULT_QUEUE_DEPTH, 16384);
+	cr_assert_eq(CONFIG_DEFAULT_QUEUE_DEPTH, 2048);
 	cr_assert_eq(CONFIG_DEFAULT_MAX_IN_FLIGHT, 10000);
 	cr_assert_eq(CONFIG_DEFAULT_EVENT_MAX_ATTEMPTS, 5);
 	load_ok(&cfg, NO_ENV, 0, NULL);
@@ -1367,7 +1367,7 @@ Test(config, summary_shows_the_worker_settings)
 	config_summary(&cfg, buf, sizeof buf);
 	cr_assert_not_null(strstr(buf, "kafka instance id:  (none: dynamic membership)\n"), "%s",
 			   buf);
-	cr_assert_not_null(strstr(buf, "queue depth 16384 per worker, 10000 in flight"), "%s", buf);
+	cr_assert_not_null(strstr(buf, "queue depth 2048 per worker, 10000 in flight"), "%s", buf);
 	cr_assert_not_null(strstr(buf, "event attempts:     5,"), "%s", buf);
 	cr_assert_not_null(strstr(buf, "timeout 25 s, revocation drain timeout 10 s"), "%s", buf);
 	cr_assert_null(strstr(buf, "store fallback"), "no fallback line for the memory store:\n%s",
@@ -1413,7 +1413,7 @@ Test(config, usage_lists_every_flag_and_variable)
 		"--group-instance-id", "1..249", "SHUTDOWN_TIMEOUT_SECONDS",
 		"--shutdown-timeout-seconds", "default: 25", "1..3600", "DRAIN_TIMEOUT_SECONDS",
 		"--drain-timeout-seconds", "default: 10\n", "1..600", "WORKER_QUEUE_DEPTH",
-		"--worker-queue-depth", "default: 16384\n", "MAX_IN_FLIGHT_PER_PARTITION",
+		"--worker-queue-depth", "default: 2048\n", "MAX_IN_FLIGHT_PER_PARTITION",
 		"--max-in-flight-per-partition", "default: 10000\n", "1..1048576",
 		"EVENT_MAX_ATTEMPTS", "--event-max-attempts", "default: 5\n", "1..100",
 		"STORE_FALLBACK", "--store-fallback", "none or memory", "default: none\n",
