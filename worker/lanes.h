@@ -12,8 +12,9 @@
  * - bad input never fails: the pipeline turns it into dead letters;
  * - the store is down (a retriable error, and a probe read fails too): the
  *   lane waits with backoff (100 ms doubling to 2 s, jittered) and tries
- *   again for as long as it takes. Its queue fills, the consumer pauses the
- *   partitions feeding it, and everything resumes when the store is back;
+ *   again for as long as it takes. Its queue fills, the consumer stops
+ *   taking records and, after ROOM_WAIT_MS (consumer.c), pauses the
+ *   partitions feeding it; everything resumes when the store is back;
  * - the store answers but this record keeps failing (a poison record):
  *   after event_max_attempts tries with jittered backoff the whole record
  *   goes to the dead-letter topic (reason retries_exhausted), so its
