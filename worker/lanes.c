@@ -15,6 +15,15 @@
  * of HOLD_BUCKETS indexed by the key's hash; keys sharing a bucket only
  * wait for each other a little more. Only a burst from one phone ever
  * waits (one producer round trip per FLOW_RECENT_REPLIES records).
+ *
+ * A record that must wait is parked, not waited for: the lane goes on
+ * with the records of other phones and tries the parked ones again at
+ * every turn (every 1 ms when it has nothing else), oldest first. Every
+ * later record sharing a phone or a key bucket with a parked one parks
+ * behind it (the `blocked` filter of the turn), so per-phone order holds.
+ * Waiting in place made one bursting phone stop its whole lane for a
+ * producer round trip: with 500 phones sending 200 events each, 100,000
+ * events took 7.3 s (13,600 ev/s) instead of 0.5 s.
  */
 #include "lanes.h"
 
@@ -37,6 +46,8 @@
 #define PROBE_KEY "wabot-worker-probe"
 #define PROBE_EVERY_MS 1000    /* during an outage, with the memory fallback on */
 #define HOLD_BUCKETS 65536     /* unacknowledged-record counters (power of 2) */
+#define BLOCKED_BITS 65536     /* the per-turn filter of parked phones and keys (power of 2) */
+#define JOB_BITS_EVENTS 15     /* events of a record the filter tells apart (more: it blocks all) */
 
 struct lane {
 	struct lanes *l;
@@ -55,6 +66,14 @@ struct lane {
 	size_t nstaged;
 	pipeline_t *p;
 	pipeline_t *fallback_p;
+	/* Lane thread only: records waiting for their phone's replies to be
+	 * acknowledged, oldest first (they still count in depth), and the
+	 * filter of what they block in the current turn (a bit per hash:
+	 * false positives only park a record one more turn). */
+	struct job **parked;
+	size_t nparked;
+	uint64_t blocked[BLOCKED_BITS / 64];
+	bool any_blocked;
 	uint64_t rand;
 	bool in_outage;        /* the store did not answer; logged once per outage */
 	int64_t last_probe;    /* mono ms of the last probe during an outage */
@@ -148,41 +167,15 @@ static atomic_uint *hold_counter(struct lane *ln, const struct job *job)
 	return &ln->l->unacked[phone_hash(m->key ? m->key : "", m->key ? m->key_len : 0) & (HOLD_BUCKETS - 1)];
 }
 
-/* hold() when it need not wait: false (nothing counted) when it would. */
+/* The unacknowledged bound (top of the file): counts job unless its key
+ * has FLOW_RECENT_REPLIES records unacknowledged already (false: nothing
+ * counted, the record must wait). */
 static bool hold_now(struct lane *ln, struct job *job)
 {
 	atomic_uint *c = hold_counter(ln, job);
 
 	if (atomic_load_explicit(c, memory_order_acquire) >= FLOW_RECENT_REPLIES)
 		return false;
-	(void)job_hold(job, c);
-	return true;
-}
-
-/* The unacknowledged bound (top of the file): waits until job's key has
- * fewer than FLOW_RECENT_REPLIES records unacknowledged, then counts job.
- * false when the job's assignment ended meanwhile, or the worker is
- * stopping past its deadline (the job is then marked failed). */
-static bool hold(struct lane *ln, struct job *job)
-{
-	struct lanes *l = ln->l;
-	atomic_uint *c = hold_counter(ln, job);
-	bool waited = false;
-
-	while (atomic_load_explicit(c, memory_order_acquire) >= FLOW_RECENT_REPLIES) {
-		if (!waited) {
-			waited = true;
-			atomic_fetch_add_explicit(&ln->hold_waits, 1, memory_order_relaxed);
-		}
-		if (!offsets_current(l->offsets, job->partition, job->epoch))
-			return false;
-		if (atomic_load_explicit(&l->stop, memory_order_relaxed)) {
-			job_fail(job);
-			return false;
-		}
-		clock_sleep_ms(1);
-		alive(ln);
-	}
 	(void)job_hold(job, c);
 	return true;
 }
@@ -357,6 +350,69 @@ static void run_batch(struct lane *ln, struct job **jobs, size_t n)
 	atomic_fetch_sub_explicit(&ln->depth, n, memory_order_release);
 }
 
+/* Bits of the blocked filter for job: its record key's bucket and the
+ * conversation keys of its events. */
+static size_t blocked_bits(struct lane *ln, const struct job *job, uint32_t bits[1 + JOB_BITS_EVENTS])
+{
+	size_t n = 0, i;
+
+	bits[n++] = (uint32_t)(hold_counter(ln, job) - ln->l->unacked) & (BLOCKED_BITS - 1);
+	for (i = 0; i < job->nevs && n < 1 + JOB_BITS_EVENTS; i++)
+		if (job->evs[i].key[0])
+			bits[n++] = (uint32_t)event_key_hash(&job->evs[i]) & (BLOCKED_BITS - 1);
+	return n;
+}
+
+/* true when job shares a phone or key bucket with a record parked before
+ * it in this turn; with `block`, also marks job's own as blocked. A record
+ * with more events than JOB_BITS_EVENTS blocks everything after it. */
+static bool check_blocked(struct lane *ln, const struct job *job, bool block)
+{
+	uint32_t bits[1 + JOB_BITS_EVENTS];
+	size_t n = blocked_bits(ln, job, bits), i;
+	bool hit = false;
+
+	for (i = 0; i < n; i++)
+		hit |= (ln->blocked[bits[i] / 64] >> (bits[i] % 64)) & 1u;
+	if (block) {
+		if (job->nevs > JOB_BITS_EVENTS)
+			memset(ln->blocked, 0xFF, sizeof(ln->blocked));
+		for (i = 0; i < n; i++)
+			ln->blocked[bits[i] / 64] |= UINT64_C(1) << (bits[i] % 64);
+		ln->any_blocked = true;
+	}
+	return hit;
+}
+
+enum admit { ADMIT_READY, ADMIT_PARKED, ADMIT_DROPPED };
+
+/* Whether job runs in this turn (counted by the unacknowledged bound),
+ * waits in the parked list, or is let go (its assignment ended, or the
+ * worker stops and it cannot start). */
+static enum admit admit(struct lane *ln, struct job *job, bool was_parked)
+{
+	struct lanes *l = ln->l;
+
+	if (!offsets_current(l->offsets, job->partition, job->epoch)) {
+		abandon(ln, job);
+		atomic_fetch_sub_explicit(&ln->depth, 1, memory_order_release);
+		return ADMIT_DROPPED;
+	}
+	if (!(ln->any_blocked && check_blocked(ln, job, false)) && hold_now(ln, job))
+		return ADMIT_READY;
+	if (atomic_load_explicit(&l->stop, memory_order_relaxed)) {
+		job_fail(job); /* stopping past the deadline: never counts as done */
+		abandon(ln, job);
+		atomic_fetch_sub_explicit(&ln->depth, 1, memory_order_release);
+		return ADMIT_DROPPED;
+	}
+	if (!was_parked)
+		atomic_fetch_add_explicit(&ln->hold_waits, 1, memory_order_relaxed);
+	(void)check_blocked(ln, job, true);
+	ln->parked[ln->nparked++] = job;
+	return ADMIT_PARKED;
+}
+
 static void *lane_main(void *arg)
 {
 	struct lane *ln = arg;
@@ -364,12 +420,12 @@ static void *lane_main(void *arg)
 	struct job *batch[LANE_BATCH], *ready[LANE_BATCH];
 
 	for (;;) {
-		size_t n = 0, nready = 0, i;
+		size_t n = 0, nready = 0, nold, i;
 
 		pthread_mutex_lock(&ln->mu);
-		while (ln->count == 0 && !atomic_load_explicit(&l->stop, memory_order_relaxed))
+		while (ln->count == 0 && ln->nparked == 0 && !atomic_load_explicit(&l->stop, memory_order_relaxed))
 			pthread_cond_wait(&ln->cv, &ln->mu);
-		if (ln->count == 0) {
+		if (ln->count == 0 && ln->nparked == 0) {
 			pthread_mutex_unlock(&ln->mu);
 			break; /* stopping, and nothing left */
 		}
@@ -379,27 +435,34 @@ static void *lane_main(void *arg)
 			ln->count--;
 		}
 		pthread_mutex_unlock(&ln->mu);
+		if (n == 0)
+			clock_sleep_ms(1); /* only parked records: an acknowledgement takes a round trip */
 		alive(ln);
-		for (i = 0; i < n; i++) {
-			struct job *job = batch[i];
+		if (ln->any_blocked) {
+			memset(ln->blocked, 0, sizeof(ln->blocked));
+			ln->any_blocked = false;
+		}
+		/* the parked records first, oldest first, then the new ones; a
+		 * turn runs at most LANE_BATCH (the rest stay parked) */
+		nold = ln->nparked;
+		ln->nparked = 0;
+		for (i = 0; i < nold; i++) {
+			struct job *job = ln->parked[i];
 
-			if (!offsets_current(l->offsets, job->partition, job->epoch)) {
-				abandon(ln, job);
-				atomic_fetch_sub_explicit(&ln->depth, 1, memory_order_release);
-				continue;
+			if (nready == LANE_BATCH) {
+				(void)check_blocked(ln, job, true);
+				ln->parked[ln->nparked++] = job;
+			} else if (admit(ln, job, true) == ADMIT_READY) {
+				ready[nready++] = job;
 			}
-			if (!hold_now(ln, job)) {
-				/* its phone waits for acknowledgements, maybe of
-				 * records in this very batch: run those first */
+		}
+		for (i = 0; i < n; i++) {
+			if (nready == LANE_BATCH) {
 				run_batch(ln, ready, nready);
 				nready = 0;
-				if (!hold(ln, job)) {
-					abandon(ln, job);
-					atomic_fetch_sub_explicit(&ln->depth, 1, memory_order_release);
-					continue;
-				}
 			}
-			ready[nready++] = job;
+			if (admit(ln, batch[i], false) == ADMIT_READY)
+				ready[nready++] = batch[i];
 		}
 		run_batch(ln, ready, nready);
 		publish_stats(ln);
@@ -441,7 +504,8 @@ lanes_t *lanes_new(const struct lanes_opts *o, char *errstr, size_t errstr_size)
 		pthread_mutex_init(&ln->st_mu, NULL);
 		ctx_value_init(&ln->probe);
 		atomic_init(&ln->alive_ms, clock_mono_ms());
-		if (!(ln->ring = calloc(l->depth, sizeof(*ln->ring))) || !(ln->p = pipeline_new(o->flow, o->store, &po)))
+		if (!(ln->ring = calloc(l->depth, sizeof(*ln->ring))) ||
+		    !(ln->parked = calloc(l->depth, sizeof(*ln->parked))) || !(ln->p = pipeline_new(o->flow, o->store, &po)))
 			goto nomem;
 		if (o->fallback && !(ln->fallback_p = pipeline_new(o->flow, o->fallback, &po)))
 			goto nomem;
@@ -496,6 +560,7 @@ void lanes_destroy(lanes_t *l)
 		pipeline_destroy(ln->fallback_p);
 		ctx_value_fini(&ln->probe);
 		free(ln->ring);
+		free(ln->parked);
 		pthread_mutex_destroy(&ln->mu);
 		pthread_cond_destroy(&ln->cv);
 		pthread_mutex_destroy(&ln->st_mu);

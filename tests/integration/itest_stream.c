@@ -126,6 +126,24 @@ Test(itest_stream, redis_store_replies_once_per_event_in_phone_order_and_dead_le
 }
 
 /*
+ * Bursts: 12 phones with 100 events each, most of them fetched at once.
+ * A phone may have only FLOW_RECENT_REPLIES records started and not
+ * acknowledged (worker/lanes.c), so its later records wait, parked, while
+ * the lane serves the other phones: every reply must still come, once, in
+ * each phone's order.
+ */
+Test(itest_stream, bursts_of_one_phone_wait_for_acknowledgements_in_phone_order, .fini = teardown,
+     .timeout = 240)
+{
+	struct itest_worker_stats st;
+
+	run_stream("stream-bursts", false, 12, 1200, NULL);
+	st = itest_log_stats(h->log[0]);
+	cr_log_info("stream-bursts: %llu records waited for acknowledgements", (unsigned long long)st.hold_waits);
+	IT_ASSERT(h, st.hold_waits > 0, "no record waited for its phone's acknowledgements: scenario not reached");
+}
+
+/*
  * Queues of 4 records per worker thread and 8 records in flight per
  * partition: the consumer waits for room all along (and partitions pause
  * when their in-flight limit holds them longer than that wait), and nothing

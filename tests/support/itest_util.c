@@ -628,6 +628,7 @@ struct itest_worker_stats itest_log_stats(const char *log_path)
 			st.poison = it_json_u64(o, "poison");
 			st.pauses = it_json_u64(o, "pauses");
 			st.room_waits = it_json_u64(o, "room_waits");
+			st.hold_waits = it_json_u64(o, "hold_waits");
 			st.rebalances = it_json_u64(o, "rebalances");
 			json_object_put(o);
 		}

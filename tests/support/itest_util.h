@@ -117,7 +117,7 @@ struct worker_proc *itest_worker_start(const char *bootstrap, const char *group,
 struct itest_worker_stats {
 	bool found;
 	uint64_t records, done, events, replies, dead_lettered, duplicates, redone, abandoned, output_failed,
-		store_retries, poison, pauses, room_waits, rebalances;
+		store_retries, poison, pauses, room_waits, hold_waits, rebalances;
 };
 struct itest_worker_stats itest_log_stats(const char *log_path);
 
