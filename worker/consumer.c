@@ -740,13 +740,12 @@ static bool wait_for_room(consumer_t *c)
 		lanes_flush(c->lanes);
 		clock_sleep_ms(1);
 		service(c); /* moves the backlogs on once the queues are half empty */
+		atomic_store_explicit(&c->poll_at_ms, clock_mono_ms(), memory_order_relaxed);
 	}
-	if (!c->backlogged) {
-		c->room_wait_ms = 0;
-		return false;
-	}
-	atomic_store_explicit(&c->poll_at_ms, clock_mono_ms(), memory_order_relaxed);
-	return true;
+	if (c->backlogged)
+		return true;
+	c->room_wait_ms = 0;
+	return false;
 }
 
 int consumer_run(consumer_t *c)

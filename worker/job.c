@@ -32,7 +32,8 @@ struct slot {
 struct job_pool {
 	_Atomic(struct slot *) given;  /* given back by any thread (a stack) */
 	struct slot *mine;             /* taken over by the taking thread */
-	atomic_size_t nfree;           /* slots in both lists */
+	size_t taken;                  /* taken since the last exchange (taking thread) */
+	atomic_size_t nfree;           /* slots in both lists, plus up to `taken` */
 };
 
 struct job_pool *job_pool_new(void)
@@ -72,14 +73,18 @@ static void *pool_take(struct job_pool *pool)
 	struct slot *s = pool->mine;
 
 	if (!s) {
-		/* all at once: no other thread pops, so no ABA problem */
+		/* all at once: no other thread pops, so no ABA problem; the
+		 * count drops here, once per exchange, not per slot (a shared
+		 * line the givers write too) */
 		s = atomic_exchange_explicit(&pool->given, NULL, memory_order_acquire);
+		atomic_fetch_sub_explicit(&pool->nfree, pool->taken, memory_order_relaxed);
+		pool->taken = 0;
 		if (!s)
 			return malloc(JOB_SLOT);
 	}
 	UNPOISON(s, JOB_SLOT);
 	pool->mine = s->next;
-	atomic_fetch_sub_explicit(&pool->nfree, 1, memory_order_relaxed);
+	pool->taken++;
 	return s;
 }
 

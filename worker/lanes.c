@@ -370,8 +370,11 @@ static bool check_blocked(struct lane *ln, const struct job *job, bool block)
 {
 	uint32_t bits[1 + JOB_BITS_EVENTS];
 	size_t n = blocked_bits(ln, job, bits), i;
-	bool hit = false;
+	bool hit;
 
+	/* events past JOB_BITS_EVENTS are not in bits: any parked record may
+	 * share a phone with them */
+	hit = job->nevs > JOB_BITS_EVENTS && ln->any_blocked;
 	for (i = 0; i < n; i++)
 		hit |= (ln->blocked[bits[i] / 64] >> (bits[i] % 64)) & 1u;
 	if (block) {
