@@ -208,6 +208,14 @@ static const char cr_script[] =
 	"end\n"
 	"return res\n";
 
+/* One key of a held read: where its text is in slot->wkeys, and the
+ * version read (0: absent or not ours to trust). ok: read without error. */
+struct cr_watch {
+	size_t off, len;
+	uint64_t version;
+	bool ok;
+};
+
 /* One script call of a put batch: the keys sent[lo..hi). */
 struct cr_span {
 	size_t lo, hi;
@@ -228,6 +236,15 @@ struct cr_slot {
 	size_t args_cap;             /* bytes allocated in args */
 	struct json_tokener *tok;    /* reused parser, depth CR_JSON_DEPTH */
 	struct json_doc doc;         /* json.h document of the fast path */
+	/* A held read (get_many_held): the keys it WATCHed, in order. */
+	bool watching;               /* the connection WATCHes keys that no EXEC
+	                                or UNWATCH has cleared yet */
+	size_t pre;                  /* commands before the caller's in cmds (an
+	                                UNWATCH): their replies are dropped */
+	struct cr_watch *watch;      /* n_watch keys read under WATCH */
+	size_t n_watch, watch_cap;
+	char *wkeys;                 /* the callers' keys of watch[], NUL-separated */
+	size_t wkeys_cap;
 };
 
 struct ctx_redis {
@@ -258,6 +275,7 @@ struct ctx_redis {
 	/* Counters, any thread, relaxed atomics. */
 	atomic_uint_fast64_t round_trips;
 	atomic_uint_fast64_t reconnects;
+	atomic_bool watch_refused;    /* WATCH answered an error (ACL): holds off */
 	atomic_uint_fast64_t corrupt;
 };
 
@@ -344,6 +362,7 @@ static wb_err_t cr_slot_connect(struct ctx_redis *cr, struct cr_slot *s, char *e
 		       LOG_STR("sha", cr->sha));
 	freeReplyObject(rep);
 	s->conn = conn;
+	s->watching = false; /* a new connection watches nothing */
 	cr_count(&cr->reconnects, 1);
 	return WB_OK;
 }
@@ -494,15 +513,17 @@ static struct cr_slot *cr_begin(struct ctx_redis *cr, wb_err_t *err)
 	return s;
 }
 
+/* Room for a round trip of n items: n + 3 replies (an UNWATCH before them,
+ * a WATCH or a MULTI and an EXEC around them) and n of everything else. */
 static wb_err_t cr_reserve(struct cr_slot *s, size_t n)
 {
-	if (s->replies_cap < n) {
-		redisReply **r = realloc(s->replies, n * sizeof(*r));
+	if (s->replies_cap < n + 3) {
+		redisReply **r = realloc(s->replies, (n + 3) * sizeof(*r));
 
 		if (!r)
 			return WB_ERR_NOMEM;
 		s->replies = r;
-		s->replies_cap = n;
+		s->replies_cap = n + 3;
 	}
 	if (s->sent_cap < n) {
 		size_t *x = realloc(s->sent, n * sizeof(*x));
@@ -523,17 +544,42 @@ static wb_err_t cr_reserve(struct cr_slot *s, size_t n)
 	return WB_OK;
 }
 
-/* Runs the round trip in s->cmds; counts it; on failure logs the loss. */
+/* Starts the commands of a round trip on s: an UNWATCH first when the
+ * connection still watches the keys of a held read that wrote nothing. */
+static wb_err_t cr_cmds_reset(struct cr_slot *s)
+{
+	static const char *const argv[1] = {"UNWATCH"};
+	static const size_t argl[1] = {7};
+
+	redis_cmdbuf_reset(&s->cmds);
+	s->pre = 0;
+	if (!s->watching)
+		return WB_OK;
+	s->pre = 1;
+	return redis_cmdbuf_append(&s->cmds, 1, (const char **)argv, argl);
+}
+
+/* Runs the round trip in s->cmds (s->pre commands of ours, then n whose
+ * replies land in s->replies[0..n)); counts it; on failure logs the loss. */
 static wb_err_t cr_round_trip(struct ctx_redis *cr, struct cr_slot *s, size_t n)
 {
 	char why[256] = "";
 	wb_err_t err;
 
 	cr_count(&cr->round_trips, 1);
-	err = redis_conn_pipeline(s->conn, s->cmds.buf, s->cmds.len, n, s->replies, why, sizeof why);
-	if (err != WB_OK)
+	err = redis_conn_pipeline(s->conn, s->cmds.buf, s->cmds.len, s->pre + n, s->replies, why, sizeof why);
+	if (err != WB_OK) {
 		cr_note_lost(cr, err, why);
-	return err;
+		s->watching = false; /* the connection is broken and will be replaced */
+		return err;
+	}
+	if (s->pre) {
+		freeReplyObject(s->replies[0]);
+		memmove(s->replies, s->replies + 1, n * sizeof(*s->replies));
+		s->pre = 0;
+		s->watching = false;
+	}
+	return WB_OK;
 }
 
 /* ---- reads ---------------------------------------------------------------- */
@@ -759,18 +805,100 @@ static wb_err_t cr_first_err(const struct ctx_get_item *gets, const struct ctx_p
 	return WB_OK;
 }
 
-static wb_err_t cr_get_many(void *be, struct ctx_get_item *items, size_t n)
+/* Makes s->args hold at least need bytes (its old text is not kept). */
+static bool cr_args_room(struct cr_slot *s, size_t need)
 {
-	struct ctx_redis *cr = be;
+	char *x;
+
+	if (s->args_cap >= need)
+		return true;
+	x = realloc(s->args, need);
+	if (!x)
+		return false;
+	s->args = x;
+	s->args_cap = need;
+	return true;
+}
+
+/* Appends WATCH of the keys of items[0..n) (their text goes to s->args). */
+static wb_err_t cr_append_watch(struct cr_slot *s, const struct ctx_get_item *items, size_t n)
+{
+	const char **argv = malloc((n + 1) * sizeof(*argv));
+	size_t *argl = malloc((n + 1) * sizeof(*argl)), used = 0;
+	wb_err_t err = WB_ERR_NOMEM;
+
+	if (!argv || !argl || !cr_args_room(s, n * (CR_MAX_KEY_BYTES + 1)))
+		goto out;
+	argv[0] = "WATCH";
+	argl[0] = 5;
+	for (size_t i = 0; i < n; i++) {
+		argv[i + 1] = s->args + used;
+		argl[i + 1] = cr_key(s->args + used, items[i].key);
+		used += argl[i + 1] + 1;
+	}
+	err = redis_cmdbuf_append(&s->cmds, (int)(n + 1), argv, argl);
+out:
+	free(argv);
+	free(argl);
+	return err;
+}
+
+/* Records the keys of a held read and the versions read, for the write. */
+static bool cr_note_watch(struct cr_slot *s, const struct ctx_get_item *items, size_t n)
+{
+	size_t bytes = 0, off = 0;
+
+	for (size_t i = 0; i < n; i++)
+		bytes += strlen(items[i].key) + 1;
+	if (s->watch_cap < n) {
+		struct cr_watch *w = realloc(s->watch, n * sizeof(*w));
+
+		if (!w)
+			return false;
+		s->watch = w;
+		s->watch_cap = n;
+	}
+	if (s->wkeys_cap < bytes) {
+		char *k = realloc(s->wkeys, bytes);
+
+		if (!k)
+			return false;
+		s->wkeys = k;
+		s->wkeys_cap = bytes;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(items[i].key);
+
+		memcpy(s->wkeys + off, items[i].key, len + 1);
+		s->watch[i] = (struct cr_watch){off, len, items[i].value.found ? items[i].value.version : 0,
+						items[i].err == WB_OK};
+		off += len + 1;
+	}
+	s->n_watch = n;
+	return true;
+}
+
+/*
+ * Reads items[0..n) in one round trip. hold NULL: get_many. Else the reads
+ * follow a WATCH of their keys and *hold keeps the slot, watching, for
+ * cr_put_many_held; *hold stays NULL when the read failed or WATCH was
+ * refused (the write then takes the script path like any other).
+ */
+static wb_err_t cr_read(struct ctx_redis *cr, struct ctx_get_item *items, size_t n, void **hold)
+{
 	struct cr_slot *s;
+	bool watch = hold && !atomic_load_explicit(&cr->watch_refused, memory_order_relaxed);
+	size_t i, w = watch;
 	wb_err_t err;
-	size_t i;
 
 	s = cr_begin(cr, &err);
 	if (!s)
 		goto out_all;
 	err = cr_reserve(s, n);
-	redis_cmdbuf_reset(&s->cmds);
+	if (err == WB_OK)
+		err = cr_cmds_reset(s);
+	if (err == WB_OK && watch)
+		err = cr_append_watch(s, items, n);
 	for (i = 0; i < n && err == WB_OK; i++) {
 		char key[CR_MAX_KEY_BYTES + 1];
 		const char *argv[4] = {"GETRANGE", key, "0", cr->max_stored};
@@ -779,13 +907,26 @@ static wb_err_t cr_get_many(void *be, struct ctx_get_item *items, size_t n)
 		err = redis_cmdbuf_append(&s->cmds, 4, argv, argl);
 	}
 	if (err == WB_OK)
-		err = cr_round_trip(cr, s, n);
+		err = cr_round_trip(cr, s, w + n);
 	if (err != WB_OK) {
 		cr_release(cr, s);
 		goto out_all;
 	}
+	if (watch) {
+		redisReply *r = s->replies[0];
+
+		s->watching = true; /* even after a refused WATCH: UNWATCH is harmless */
+		if (r->type == REDIS_REPLY_ERROR) {
+			watch = false;
+			if (!atomic_exchange(&cr->watch_refused, true))
+				log_at(LOG_WARN, "redis refused WATCH; context writes use the script only",
+				       LOG_STR("reply", r->str));
+		}
+		freeReplyObject(r);
+		s->replies[0] = NULL;
+	}
 	for (i = 0; i < n; i++) {
-		redisReply *r = s->replies[i];
+		redisReply *r = s->replies[w + i];
 		struct ctx_get_item *it = &items[i];
 
 		it->err = WB_OK;
@@ -804,9 +945,12 @@ static wb_err_t cr_get_many(void *be, struct ctx_get_item *items, size_t n)
 			it->err = WB_ERR_PROTOCOL;
 		}
 		freeReplyObject(r);
-		s->replies[i] = NULL;
+		s->replies[w + i] = NULL;
 	}
-	cr_release(cr, s);
+	if (watch && cr_note_watch(s, items, n))
+		*hold = s;
+	else
+		cr_release(cr, s);
 	return cr_first_err(items, NULL, n);
 
 out_all:
@@ -815,6 +959,17 @@ out_all:
 		items[i].err = err;
 	}
 	return err;
+}
+
+static wb_err_t cr_get_many(void *be, struct ctx_get_item *items, size_t n)
+{
+	return cr_read(be, items, n, NULL);
+}
+
+static wb_err_t cr_get_many_held(void *be, struct ctx_get_item *items, size_t n, void **hold)
+{
+	*hold = NULL;
+	return cr_read(be, items, n, hold);
 }
 
 /* ---- writes ----------------------------------------------------------------- */
@@ -845,6 +1000,31 @@ static bool cr_members(const char *json, size_t len, const char **m, size_t *mle
  * expected and new versions, the prefix, the TTL and the value's own text. */
 #define CR_PUT_ARG_BYTES (CR_MAX_KEY_BYTES + 256)
 
+/* Writes the value stored for members (mlen bytes) at p (room for
+ * mlen + 64): {"version":V,"updated_at":T,<members>} or, with no members,
+ * {"version":V,"updated_at":T}. Returns its length (no NUL). */
+static size_t cr_format_value(char *p, uint64_t version, const char *now, const char *members, size_t mlen)
+{
+	static const char v[] = "{\"version\":", u[] = ",\"updated_at\":";
+	char *q = p;
+	size_t nl = strlen(now);
+
+	memcpy(q, v, sizeof v - 1);
+	q += sizeof v - 1;
+	q += redis_u64_text(q, version);
+	memcpy(q, u, sizeof u - 1);
+	q += sizeof u - 1;
+	memcpy(q, now, nl);
+	q += nl;
+	if (mlen) {
+		*q++ = ',';
+		memcpy(q, members, mlen);
+		q += mlen;
+	}
+	*q++ = '}';
+	return (size_t)(q - p);
+}
+
 /*
  * Appends EVALSHA (or EVAL when eval) of the script for the put items
  * sent[sp.lo..sp.hi) (at most CR_PUT_CHUNK_KEYS, all object texts). The
@@ -863,14 +1043,8 @@ static wb_err_t cr_append_chunk(struct ctx_redis *cr, struct cr_slot *s, const s
 		return WB_ERR_INVALID;
 	for (size_t j = sp.lo; j < sp.hi; j++)
 		need += CR_PUT_ARG_BYTES + items[s->sent[j]].len;
-	if (s->args_cap < need) {
-		char *x = realloc(s->args, need);
-
-		if (!x)
-			return WB_ERR_NOMEM;
-		s->args = x;
-		s->args_cap = need;
-	}
+	if (!cr_args_room(s, need))
+		return WB_ERR_NOMEM;
 	argv[0] = eval ? "EVAL" : "EVALSHA";
 	argl[0] = strlen(argv[0]);
 	argv[1] = eval ? cr_script : cr->sha;
@@ -887,7 +1061,6 @@ static wb_err_t cr_append_chunk(struct ctx_redis *cr, struct cr_slot *s, const s
 		size_t ka = 3 + j, aa = 3 + k + 5 * j;
 		const char *members;
 		size_t mlen;
-		int w;
 
 		if (!cr_members(it->json, it->len, &members, &mlen))
 			return WB_ERR_INVALID;
@@ -913,12 +1086,8 @@ static wb_err_t cr_append_chunk(struct ctx_redis *cr, struct cr_slot *s, const s
 		argl[aa + 3] = (size_t)snprintf(p, need - used, "%" PRIu32, it->ttl_ms);
 		used += argl[aa + 3] + 1;
 		p = s->args + used; /* ARGV[j+5]: the value; version 0 stands for "any" */
-		w = snprintf(p, need - used, "{\"version\":%" PRIu64 ",\"updated_at\":%s%s", any ? 0 : e + 1, now,
-			     mlen ? "," : "");
-		memcpy(p + w, members, mlen);
-		p[(size_t)w + mlen] = '}';
 		argv[aa + 4] = p;
-		argl[aa + 4] = (size_t)w + mlen + 1;
+		argl[aa + 4] = cr_format_value(p, any ? 0 : e + 1, now, members, mlen);
 		used += argl[aa + 4];
 	}
 	return redis_cmdbuf_append(&s->cmds, (int)(3 + 6 * k), argv, argl);
@@ -1025,22 +1194,21 @@ static bool cr_chunk_result(const redisReply *r, struct ctx_put_item *items, con
 	return false;
 }
 
-static wb_err_t cr_put_many(void *be, struct ctx_put_item *items, size_t n)
+/*
+ * The compare-and-set write of items[0..n) through the script, on the held
+ * slot s (connected). Fills every item's err; returns a transport or
+ * memory error that failed the whole batch (items already marked), else
+ * WB_OK.
+ */
+static wb_err_t cr_put_script(struct ctx_redis *cr, struct cr_slot *s, struct ctx_put_item *items, size_t n,
+			      const char *now)
 {
-	struct ctx_redis *cr = be;
-	struct cr_slot *s;
-	char now[24];
 	size_t i, k, n_spans = 0, n_retry = 0;
 	wb_err_t err;
 
-	snprintf(now, sizeof now, "%" PRId64, ctx_now_wall_ms());
-	for (i = 0; i < n; i++)
-		items[i].err = WB_OK;
-	s = cr_begin(cr, &err);
-	if (!s)
-		goto out_all;
 	err = cr_reserve(s, n);
-	redis_cmdbuf_reset(&s->cmds);
+	if (err == WB_OK)
+		err = cr_cmds_reset(s);
 	/* Items that are not object texts never reach Redis (ctx_store.c checks
 	 * them, this is belt and braces); sent[] and spans[] map replies to
 	 * items: one script call (one reply) per span. */
@@ -1050,10 +1218,8 @@ static wb_err_t cr_put_many(void *be, struct ctx_put_item *items, size_t n)
 		err = cr_append_chunk(cr, s, items, s->spans[k], now, false);
 	if (err == WB_OK && n_spans > 0)
 		err = cr_round_trip(cr, s, n_spans);
-	if (err != WB_OK) {
-		cr_release(cr, s);
+	if (err != WB_OK)
 		goto out_all;
-	}
 	for (k = 0; k < n_spans; k++) {
 		if (cr_chunk_result(s->replies[k], items, s->sent, s->spans[k]))
 			s->spans[n_retry++] = s->spans[k]; /* n_retry <= k: in place */
@@ -1063,7 +1229,7 @@ static wb_err_t cr_put_many(void *be, struct ctx_put_item *items, size_t n)
 	if (n_retry > 0) {
 		/* The script cache was flushed (SCRIPT FLUSH, restart, failover):
 		 * EVAL loads it again. Same order, second round trip. */
-		redis_cmdbuf_reset(&s->cmds);
+		err = cr_cmds_reset(s);
 		for (k = 0; k < n_retry && err == WB_OK; k++)
 			err = cr_append_chunk(cr, s, items, s->spans[k], now, true);
 		if (err == WB_OK)
@@ -1083,14 +1249,176 @@ static wb_err_t cr_put_many(void *be, struct ctx_put_item *items, size_t n)
 			s->replies[k] = NULL;
 		}
 	}
-	cr_release(cr, s);
-	return cr_first_err(NULL, items, n);
+	return WB_OK;
 
 out_all:
 	for (i = 0; i < n; i++)
 		if (items[i].err != WB_ERR_INVALID)
 			items[i].err = err;
+	return err;
+}
+
+/*
+ * Whether items[0..n) can be written with plain SETs under the held read's
+ * WATCH: each key was read there without error, with the version it now
+ * expects, and is an object text; no "any" writes. Items usually come in the
+ * order of the read (a subsequence), so the search starts after the last
+ * match.
+ */
+static bool cr_all_watched(const struct cr_slot *s, const struct ctx_put_item *items, size_t n)
+{
+	size_t c = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct ctx_put_item *it = &items[i];
+		size_t len = strlen(it->key), j, tries;
+		const char *members;
+		size_t mlen;
+
+		if (it->expected_version == CTX_VERSION_ANY || !cr_members(it->json, it->len, &members, &mlen))
+			return false;
+		for (j = c, tries = 0; tries < s->n_watch; tries++, j = j + 1 < s->n_watch ? j + 1 : 0) {
+			const struct cr_watch *w = &s->watch[j];
+
+			if (w->len == len && memcmp(s->wkeys + w->off, it->key, len) == 0)
+				break;
+		}
+		if (tries == s->n_watch || !s->watch[j].ok || s->watch[j].version != it->expected_version)
+			return false;
+		c = j + 1 < s->n_watch ? j + 1 : 0;
+	}
+	return true;
+}
+
+/*
+ * The write of a held read whose keys all qualify (cr_all_watched): MULTI,
+ * one SET ... PX per item, EXEC, in one round trip. The server runs the
+ * SETs only if no watched key changed since the read, so each item's
+ * version is still the one expected: the same guarantee as the script's
+ * compare-and-set at a third of its cost. Returns WB_OK with every item
+ * filled, or WB_ERR_CONFLICT when EXEC refused (a key changed, or a SET was
+ * refused when queued): nothing was written and the caller runs the script,
+ * which reports each item. Any other error failed the whole batch (items
+ * already marked).
+ */
+static wb_err_t cr_put_exec(struct ctx_redis *cr, struct cr_slot *s, struct ctx_put_item *items, size_t n,
+			    const char *now)
+{
+	static const char *const multi[1] = {"MULTI"}, *const exec[1] = {"EXEC"};
+	static const size_t multi_l[1] = {5}, exec_l[1] = {4};
+	size_t i, need = 0, used = 0;
+	redisReply *x;
+	wb_err_t err;
+
+	for (i = 0; i < n; i++)
+		need += CR_PUT_ARG_BYTES + items[i].len;
+	err = cr_reserve(s, n + 2);
+	if (err == WB_OK && !cr_args_room(s, need))
+		err = WB_ERR_NOMEM;
+	redis_cmdbuf_reset(&s->cmds); /* the watch must stay: no UNWATCH here */
+	s->pre = 0;
+	if (err == WB_OK)
+		err = redis_cmdbuf_append(&s->cmds, 1, (const char **)multi, multi_l);
+	for (i = 0; i < n && err == WB_OK; i++) {
+		const struct ctx_put_item *it = &items[i];
+		char *key = s->args + used, *ttl, *val;
+		const char *members, *argv[5];
+		size_t mlen, argl[5];
+
+		(void)cr_members(it->json, it->len, &members, &mlen); /* checked by cr_all_watched */
+		argl[1] = cr_key(key, it->key);
+		ttl = key + argl[1] + 1;
+		argl[4] = redis_u64_text(ttl, it->ttl_ms);
+		val = ttl + argl[4] + 1;
+		argl[2] = cr_format_value(val, it->expected_version + 1, now, members, mlen);
+		used += argl[1] + argl[4] + argl[2] + 2;
+		argv[0] = "SET";
+		argl[0] = 3;
+		argv[1] = key;
+		argv[2] = val;
+		argv[3] = "PX";
+		argl[3] = 2;
+		argv[4] = ttl;
+		err = redis_cmdbuf_append(&s->cmds, 5, argv, argl);
+	}
+	if (err == WB_OK)
+		err = redis_cmdbuf_append(&s->cmds, 1, (const char **)exec, exec_l);
+	if (err == WB_OK)
+		err = cr_round_trip(cr, s, n + 2);
+	if (err != WB_OK) {
+		for (i = 0; i < n; i++)
+			items[i].err = err;
+		return err;
+	}
+	s->watching = false; /* EXEC ends the watch, whatever it answered */
+	x = s->replies[n + 1];
+	if (x->type == REDIS_REPLY_ARRAY && x->elements == n) {
+		for (i = 0; i < n; i++) {
+			const redisReply *r = x->element[i];
+
+			if (r->type == REDIS_REPLY_STATUS) {
+				items[i].new_version = items[i].expected_version + 1;
+				items[i].err = WB_OK;
+			} else if (r->type == REDIS_REPLY_ERROR) {
+				cr_log_server_error("put", items[i].key, r);
+				items[i].err = cr_map_server_error(r);
+			} else {
+				items[i].err = WB_ERR_PROTOCOL;
+			}
+		}
+	} else {
+		/* NIL: a watched key changed; EXECABORT: a SET refused when
+		 * queued (OOM, ACL); anything else: let the script decide */
+		err = WB_ERR_CONFLICT;
+	}
+	for (i = 0; i < n + 2; i++) {
+		freeReplyObject(s->replies[i]);
+		s->replies[i] = NULL;
+	}
+	return err;
+}
+
+/* Writes items on the slot of a held read (NULL: one from the pool), and
+ * gives the slot back. */
+static wb_err_t cr_put_on(struct ctx_redis *cr, struct cr_slot *s, struct ctx_put_item *items, size_t n)
+{
+	bool held = s != NULL;
+	char now[24];
+	wb_err_t err = WB_OK;
+	size_t i;
+
+	snprintf(now, sizeof now, "%" PRId64, ctx_now_wall_ms());
+	for (i = 0; i < n; i++)
+		items[i].err = WB_OK;
+	if (!s && !(s = cr_begin(cr, &err))) {
+		for (i = 0; i < n; i++)
+			if (items[i].err != WB_ERR_INVALID)
+				items[i].err = err;
+		return cr_first_err(NULL, items, n);
+	}
+	/* EXEC answers for the whole batch: done, or failed, or refused (then
+	 * the script tells each item's result) */
+	if (held && s->watching && cr_all_watched(s, items, n) &&
+	    cr_put_exec(cr, s, items, n, now) != WB_ERR_CONFLICT)
+		goto out;
+	(void)cr_put_script(cr, s, items, n, now);
+out:
+	cr_release(cr, s);
 	return cr_first_err(NULL, items, n);
+}
+
+static wb_err_t cr_put_many(void *be, struct ctx_put_item *items, size_t n)
+{
+	return cr_put_on(be, NULL, items, n);
+}
+
+static wb_err_t cr_put_many_held(void *be, void *hold, struct ctx_put_item *items, size_t n)
+{
+	if (hold && n == 0) {
+		cr_release(be, hold); /* still watching: its next user sends UNWATCH */
+		return WB_OK;
+	}
+	return cr_put_on(be, hold, items, n);
 }
 
 /* One command in a round trip of its own: *reply (free with
@@ -1104,7 +1432,8 @@ static wb_err_t cr_command(struct ctx_redis *cr, int argc, const char **argv, co
 	if (!s)
 		return err;
 	err = cr_reserve(s, 1);
-	redis_cmdbuf_reset(&s->cmds);
+	if (err == WB_OK)
+		err = cr_cmds_reset(s);
 	if (err == WB_OK)
 		err = redis_cmdbuf_append(&s->cmds, argc, argv, argl);
 	if (err == WB_OK)
@@ -1192,6 +1521,8 @@ static void cr_destroy(void *be)
 		free(s->sent);
 		free(s->spans);
 		free(s->args);
+		free(s->watch);
+		free(s->wkeys);
 		if (s->tok)
 			json_tokener_free(s->tok);
 		json_doc_fini(&s->doc);
@@ -1378,6 +1709,8 @@ const struct ctx_backend_ops ctx_redis_ops = {
 	.timed = true,
 	.get_many = cr_get_many,
 	.put_many = cr_put_many,
+	.get_many_held = cr_get_many_held,
+	.put_many_held = cr_put_many_held,
 	.del = cr_del,
 	.stats = cr_stats,
 	.server_memory = cr_server_memory,

@@ -542,7 +542,8 @@ const char *ctx_store_backend_name(const ctx_store_t *cs)
 
 /* ---- reads --------------------------------------------------------------- */
 
-wb_err_t ctx_store_get_many(ctx_store_t *cs, struct ctx_get_item *items, size_t n)
+/* get_many, and get_many_held when hold is not NULL (*hold already NULL). */
+static wb_err_t get_many_at(ctx_store_t *cs, struct ctx_get_item *items, size_t n, void **hold)
 {
 	uint64_t start = latency_start(cs), hits = 0, misses = 0, errors = 0, us;
 	size_t i, valid = 0;
@@ -554,7 +555,9 @@ wb_err_t ctx_store_get_many(ctx_store_t *cs, struct ctx_get_item *items, size_t 
 		items[i].err = key_is_valid(items[i].key) ? WB_OK : WB_ERR_INVALID;
 		valid += items[i].err == WB_OK;
 	}
-	if (valid == n) {
+	if (valid == n && hold && cs->ops->get_many_held) {
+		cs->ops->get_many_held(cs->be, items, n, hold);
+	} else if (valid == n) {
 		cs->ops->get_many(cs->be, items, n);
 	} else if (valid > 0) {
 		/* Rare: run the valid ones as their own batch, then put back. */
@@ -590,6 +593,20 @@ wb_err_t ctx_store_get_many(ctx_store_t *cs, struct ctx_get_item *items, size_t 
 	return first;
 }
 
+wb_err_t ctx_store_get_many(ctx_store_t *cs, struct ctx_get_item *items, size_t n)
+{
+	return get_many_at(cs, items, n, NULL);
+}
+
+wb_err_t ctx_store_get_many_held(ctx_store_t *cs, struct ctx_get_item *items, size_t n, ctx_hold_t **hold)
+{
+	void *h = NULL;
+	wb_err_t err = get_many_at(cs, items, n, &h);
+
+	*hold = h;
+	return err;
+}
+
 wb_err_t ctx_store_get(ctx_store_t *cs, const char *key, struct ctx_value *out)
 {
 	struct ctx_get_item it = {.key = key, .value = *out};
@@ -609,15 +626,19 @@ struct put_swap {
 	size_t orig_len;
 };
 
-wb_err_t ctx_store_put_many(ctx_store_t *cs, struct ctx_put_item *items, size_t n)
+/* put_many, and put_many_held when hold is not NULL (which it releases). */
+static wb_err_t put_many_at(ctx_store_t *cs, void *hold, struct ctx_put_item *items, size_t n)
 {
 	uint64_t start = latency_start(cs), puts = 0, conflicts = 0, errors = 0, us;
 	struct put_swap *swaps = NULL; /* n entries, only when some item needs it */
 	size_t i, valid = 0;
 	wb_err_t first = WB_OK;
 
-	if (n == 0)
+	if (n == 0) {
+		if (hold)
+			cs->ops->put_many_held(cs->be, hold, items, 0);
 		return WB_OK;
+	}
 	for (i = 0; i < n; i++) {
 		struct ctx_put_item *it = &items[i];
 		char *clean = NULL;
@@ -652,11 +673,15 @@ wb_err_t ctx_store_put_many(ctx_store_t *cs, struct ctx_put_item *items, size_t 
 		valid += it->err == WB_OK;
 	}
 
-	if (valid == n) {
+	if (valid == n && hold) {
+		cs->ops->put_many_held(cs->be, hold, items, n);
+	} else if (valid == n) {
 		cs->ops->put_many(cs->be, items, n);
 	} else {
 		/* Rare: some items were refused here; the others go one by one so
 		 * that the backend never sees a refused item. */
+		if (hold)
+			cs->ops->put_many_held(cs->be, hold, items, 0);
 		for (i = 0; i < n; i++)
 			if (items[i].err == WB_OK)
 				cs->ops->put_many(cs->be, &items[i], 1);
@@ -699,6 +724,16 @@ wb_err_t ctx_store_put_many(ctx_store_t *cs, struct ctx_put_item *items, size_t 
 	for (i = 0; cs->audit && i < n; i++)
 		audit("put", items[i].key, items[i].err, "ok", us, n);
 	return first;
+}
+
+wb_err_t ctx_store_put_many(ctx_store_t *cs, struct ctx_put_item *items, size_t n)
+{
+	return put_many_at(cs, NULL, items, n);
+}
+
+wb_err_t ctx_store_put_many_held(ctx_store_t *cs, ctx_hold_t *hold, struct ctx_put_item *items, size_t n)
+{
+	return put_many_at(cs, hold, items, n);
 }
 
 wb_err_t ctx_store_put(ctx_store_t *cs, const char *key, const char *json, size_t len,

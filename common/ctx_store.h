@@ -220,6 +220,24 @@ wb_err_t ctx_store_del(ctx_store_t *cs, const char *key);
 wb_err_t ctx_store_get_many(ctx_store_t *cs, struct ctx_get_item *items, size_t n);
 wb_err_t ctx_store_put_many(ctx_store_t *cs, struct ctx_put_item *items, size_t n);
 
+/*
+ * A read-then-write batch, the worker's per-batch pattern: read with
+ * ctx_store_get_many_held, compute (no I/O), then write some of those keys,
+ * each with the version read, with ctx_store_put_many_held. Results,
+ * counters and guarantees are exactly those of get_many + put_many; only the
+ * cost differs. Redis: the read WATCHes its keys on the connection it used
+ * and keeps that connection, so the write is one MULTI/EXEC of plain SETs
+ * instead of the compare-and-set script (a third of redis-server's CPU per
+ * key; see ctx_redis.c). When any key changed in between, EXEC refuses and
+ * the write goes through the script, which tells the conflicts apart.
+ * *hold is set (NULL when nothing is held: memory backend, invalid keys, a
+ * failed read) and must be given to exactly one ctx_store_put_many_held
+ * (n may be 0), which releases it. A hold keeps a pooled connection busy.
+ */
+typedef struct ctx_hold ctx_hold_t;
+wb_err_t ctx_store_get_many_held(ctx_store_t *cs, struct ctx_get_item *items, size_t n, ctx_hold_t **hold);
+wb_err_t ctx_store_put_many_held(ctx_store_t *cs, ctx_hold_t *hold, struct ctx_put_item *items, size_t n);
+
 /* The store server's own memory use in bytes (Redis: used_memory from INFO
  * memory), for the operators' dashboards: one round trip, so call it from a
  * background thread, not per event. WB_ERR_NOT_FOUND for the memory

@@ -27,6 +27,12 @@ struct ctx_backend_ops {
 	wb_err_t (*get_many)(void *be, struct ctx_get_item *items, size_t n);
 	/* Writes with compare-and-set; fills new_version and err per item. */
 	wb_err_t (*put_many)(void *be, struct ctx_put_item *items, size_t n);
+	/* Optional (NULL: ctx_store.c uses get_many and put_many): get_many
+	 * that may set *hold (else NULL) for one put_many_held of the same
+	 * keys, which writes as put_many does and releases the hold (hold may
+	 * be NULL, n may be 0). See ctx_store_get_many_held. */
+	wb_err_t (*get_many_held)(void *be, struct ctx_get_item *items, size_t n, void **hold);
+	wb_err_t (*put_many_held)(void *be, void *hold, struct ctx_put_item *items, size_t n);
 	/* WB_OK, WB_ERR_NOT_FOUND or an error. */
 	wb_err_t (*del)(void *be, const char *key);
 	/* Adds the backend-only fields of *out (entries, bytes, evictions,

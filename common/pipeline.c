@@ -625,6 +625,7 @@ void pipeline_process_batch(pipeline_t *p, struct pipeline_rec *recs, size_t n, 
 			    pipeline_emit_fn emit)
 {
 	struct batch *b = batch_begin(p);
+	ctx_hold_t *hold = NULL;
 	bool full = false;
 	size_t i, j, m, o;
 
@@ -652,8 +653,9 @@ void pipeline_process_batch(pipeline_t *p, struct pipeline_rec *recs, size_t n, 
 	}
 	if (!b)
 		return;
+	/* held: the write below is of the same keys (on Redis, under WATCH) */
 	if (b->nkeys)
-		(void)ctx_store_get_many(p->cs, b->gets, b->nkeys);
+		(void)ctx_store_get_many_held(p->cs, b->gets, b->nkeys, &hold);
 	for (i = 0; i < b->nkeys; i++)
 		b->keys[i].failed = b->gets[i].err != WB_OK;
 
@@ -695,8 +697,7 @@ void pipeline_process_batch(pipeline_t *p, struct pipeline_rec *recs, size_t n, 
 		};
 		m++;
 	}
-	if (m)
-		(void)ctx_store_put_many(p->cs, b->puts, m);
+	(void)ctx_store_put_many_held(p->cs, hold, b->puts, m); /* m may be 0: releases the hold */
 	for (i = 0; i < m; i++)
 		if (b->puts[i].err != WB_OK)
 			b->keys[batch_key(b, b->puts[i].key, false)].failed = true;

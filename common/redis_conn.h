@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <hiredis/hiredis.h>
 #include <openssl/types.h>
@@ -133,5 +134,8 @@ void redis_cmdbuf_fini(struct redis_cmdbuf *b);
  * WB_OK or WB_ERR_NOMEM (b unchanged). */
 wb_err_t redis_cmdbuf_append(struct redis_cmdbuf *b, int argc, const char **argv,
 			     const size_t *argvlen);
+
+/* Writes v in decimal at buf (room for 20 bytes, no NUL); returns the length. */
+size_t redis_u64_text(char *buf, uint64_t v);
 
 #endif /* WB_REDIS_CONN_H */

@@ -664,6 +664,26 @@ static void bk_wait_replies(struct bk_collector *c, struct worker_proc *w, uint6
 	}
 }
 
+/* redis-server's own account of its time per command (INFO commandstats):
+ * calls and microseconds per event of the run, busiest first as listed. */
+static void bk_print_commandstats(const struct redis_server *rs, uint64_t n)
+{
+	char *info = redis_server_cli(rs, "INFO", "commandstats", NULL);
+	char *line, *save = NULL;
+
+	if (!info)
+		return;
+	for (line = strtok_r(info, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+		char name[64];
+		unsigned long long calls, usec;
+
+		if (sscanf(line, "cmdstat_%63[^:]:calls=%llu,usec=%llu", name, &calls, &usec) == 3)
+			fprintf(stderr, "      %-14s %9llu calls %6.2f us/event %6.2f us/call\n", name, calls,
+				(double)usec / (double)n, calls ? (double)usec / (double)calls : 0.0);
+	}
+	free(info);
+}
+
 static void bk_print_threads(pid_t pid, uint64_t events)
 {
 	struct bench_thread *t;
@@ -812,6 +832,8 @@ static void bk_run(const struct bk_opts *o, enum bk_mode mode, enum bk_kind kind
 		if (rs && bench_proc_read(redis_server_pid(rs), &other) == 0)
 			fprintf(stderr, "    redis-server     %8.1f ms  %6.2f us/event\n",
 				(double)other.cpu_us / 1000.0, (double)other.cpu_us / (double)n);
+		if (rs)
+			bk_print_commandstats(rs, n);
 	}
 	if (perf) {
 		worker_proc_signal(perf, SIGINT);

@@ -20,6 +20,7 @@
 
 #include "ctx_store.h"
 #include "log.h"
+#include "redis_conn.h"
 #include "redis_server.h"
 #include "test_clock.h"
 
@@ -985,6 +986,240 @@ Test(ctx_redis, refused_writes_fail_per_key_and_conflicts_are_still_reported)
 	cr_assert_eq(it[0].new_version, 2);
 	cr_assert_eq(it[2].err, WB_OK);
 	cr_assert_eq(it[2].new_version, 1);
+}
+
+/* ---- command framing --------------------------------------------------------- */
+
+/* redis_cmdbuf_append frames commands itself (hiredis' formatter was slow):
+ * byte for byte what redisFormatCommandArgv writes, empty and binary
+ * arguments and multi-digit lengths included. */
+Test(ctx_redis, command_framing_is_what_hiredis_writes)
+{
+	static char big[100000];
+	const char *argv[5] = {"SET", "", "a\r\n\0b", big, "PX"};
+	size_t argl[5] = {3, 0, 5, sizeof big, 2};
+	struct redis_cmdbuf b;
+	char *want = NULL;
+	size_t off = 0;
+
+	memset(big, 'x', sizeof big);
+	redis_cmdbuf_init(&b);
+	for (int argc = 1; argc <= 5; argc++) {
+		int len = redisFormatCommandArgv(&want, argc, argv, argl);
+
+		cr_assert_eq(redis_cmdbuf_append(&b, argc, argv, argl), WB_OK);
+		cr_assert_eq(b.len - off, (size_t)len, "argc %d", argc);
+		cr_assert_eq(memcmp(b.buf + off, want, (size_t)len), 0, "argc %d", argc);
+		off = b.len;
+		redisFreeCommand(want);
+	}
+	redis_cmdbuf_fini(&b);
+	cr_assert_eq(redis_u64_text(big, 0), 1);
+	cr_assert_eq(redis_u64_text(big, UINT64_MAX), 20);
+	cr_assert_eq(memcmp(big, "18446744073709551615", 20), 0);
+}
+
+/* ---- held reads: WATCH, then MULTI/EXEC ------------------------------------ */
+
+/* Calls of one command so far, from the server's INFO commandstats. */
+static unsigned long long cmd_calls(const char *cmd)
+{
+	char *info = redis_server_cli(rs, "INFO", "commandstats", NULL), want[64];
+	const char *p;
+	unsigned long long n = 0;
+
+	cr_assert_not_null(info);
+	snprintf(want, sizeof want, "cmdstat_%s:calls=", cmd);
+	if ((p = strstr(info, want)) != NULL)
+		n = strtoull(p + strlen(want), NULL, 10);
+	free(info);
+	return n;
+}
+
+/* Reads keys[0..n) held; versions read go to the put items' expectations. */
+static ctx_hold_t *held_read(const char **keys, struct ctx_get_item *g, struct ctx_put_item *pi, size_t n)
+{
+	ctx_hold_t *hold = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		g[i].key = keys[i];
+		ctx_value_init(&g[i].value);
+	}
+	cr_assert_eq(ctx_store_get_many_held(cs, g, n, &hold), WB_OK);
+	for (size_t i = 0; i < n; i++)
+		pi[i] = (struct ctx_put_item){.key = keys[i], .json = "{\"step\":\"b\"}", .len = 12,
+					      .expected_version = g[i].value.found ? g[i].value.version : 0};
+	return hold;
+}
+
+static void fini_gets(struct ctx_get_item *g, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ctx_value_fini(&g[i].value);
+}
+
+Test(ctx_redis, held_read_then_write_is_two_round_trips_without_the_script)
+{
+	const char *keys[3] = {"+570000000001", "+570000000002", "+570000000003"};
+	struct ctx_store_config cfg;
+	struct ctx_get_item g[3];
+	struct ctx_put_item pi[3];
+	unsigned long long evalsha, exec;
+	uint64_t before;
+	ctx_hold_t *hold;
+
+	start_server(REDIS_SERVER_PLAIN);
+	cfg = config_for(REDIS_SERVER_PLAIN);
+	open_store(&cfg);
+	cr_assert_eq(put_str(keys[0], "{\"step\":\"a\"}", 0, 0, NULL), WB_OK);
+	cr_assert_eq(put_str(keys[1], "{}", 0, 0, NULL), WB_OK);
+	cr_assert_eq(put_str(keys[1], "{\"step\":\"a\"}", 1, 0, NULL), WB_OK); /* version 2 */
+	evalsha = cmd_calls("evalsha");
+	exec = cmd_calls("exec");
+	before = stats().round_trips;
+	hold = held_read(keys, g, pi, 3);
+	cr_assert_not_null(hold, "a Redis read holds its connection");
+	cr_assert(g[0].value.found && g[1].value.found && !g[2].value.found);
+	cr_assert_eq(pi[1].expected_version, 2);
+	pi[0].ttl_ms = 50000;
+	cr_assert_eq(ctx_store_put_many_held(cs, hold, pi, 3), WB_OK);
+	cr_assert_eq(stats().round_trips - before, 2, "one read, one write");
+	cr_assert_eq(cmd_calls("evalsha"), evalsha, "no script call");
+	cr_assert_eq(cmd_calls("exec"), exec + 1, "one transaction");
+	cr_assert_eq(pi[0].new_version, 2);
+	cr_assert_eq(pi[1].new_version, 3);
+	cr_assert_eq(pi[2].new_version, 1);
+	assert_stored(keys[0], 2, "\"step\":\"b\"");
+	assert_stored(keys[1], 3, "\"step\":\"b\"");
+	assert_stored(keys[2], 1, "\"step\":\"b\"");
+	{
+		char rkey[64];
+		long ttl;
+
+		snprintf(rkey, sizeof rkey, "wabot:ctx:{%s}", keys[0]);
+		ttl = cli_pttl(rkey);
+		cr_assert(ttl > 40000 && ttl <= 50000, "PX set by the write: %ld", ttl);
+	}
+	cr_assert_eq(stats().puts, 3 + 3);
+	fini_gets(g, 3);
+}
+
+/* A key written by someone else between the read and the write: EXEC
+ * refuses the whole batch, the script then writes the keys still at the
+ * version read and reports the changed one as a conflict. Also a key
+ * deleted meanwhile, and an item expecting another version than read. */
+Test(ctx_redis, held_write_after_another_writer_reports_that_key_as_a_conflict_and_writes_the_rest)
+{
+	const char *keys[4] = {"+570000000001", "+570000000002", "+570000000003", "+570000000004"};
+	struct ctx_store_config cfg;
+	struct ctx_get_item g[4];
+	struct ctx_put_item pi[4];
+	unsigned long long exec;
+	uint64_t before;
+	ctx_hold_t *hold;
+	char rkey[64];
+
+	start_server(REDIS_SERVER_PLAIN);
+	cfg = config_for(REDIS_SERVER_PLAIN);
+	open_store(&cfg);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(put_str(keys[i], "{\"step\":\"a\"}", 0, 0, NULL), WB_OK);
+	hold = held_read(keys, g, pi, 4);
+	cr_assert_not_null(hold);
+	/* another writer (the pool's other connection) takes key 0 to version 2 */
+	cr_assert_eq(put_str(keys[0], "{\"step\":\"other\"}", 1, 0, NULL), WB_OK);
+	snprintf(rkey, sizeof rkey, "wabot:ctx:{%s}", keys[3]);
+	cli_ok("DEL", rkey, NULL);
+	exec = cmd_calls("exec");
+	before = stats().round_trips;
+	cr_assert_eq(ctx_store_put_many_held(cs, hold, pi, 4), WB_ERR_CONFLICT);
+	cr_assert_eq(cmd_calls("exec"), exec + 1, "EXEC tried");
+	cr_assert_eq(stats().round_trips - before, 2, "EXEC refused, then the script");
+	cr_assert_eq(pi[0].err, WB_ERR_CONFLICT, "%s", wb_err_name(pi[0].err));
+	cr_assert_eq(pi[1].err, WB_OK);
+	cr_assert_eq(pi[2].err, WB_OK);
+	cr_assert_eq(pi[3].err, WB_ERR_CONFLICT, "deleted meanwhile: %s", wb_err_name(pi[3].err));
+	assert_stored(keys[0], 2, "\"step\":\"other\"");
+	assert_stored(keys[1], 2, "\"step\":\"b\"");
+	assert_stored(keys[2], 2, "\"step\":\"b\"");
+	fini_gets(g, 4);
+
+	/* nobody else wrote, but one item expects another version than read */
+	hold = held_read(keys + 1, g, pi, 2);
+	pi[0].expected_version = 7;
+	exec = cmd_calls("exec");
+	cr_assert_eq(ctx_store_put_many_held(cs, hold, pi, 2), WB_ERR_CONFLICT);
+	cr_assert_eq(cmd_calls("exec"), exec, "the script's compare-and-set, no transaction");
+	cr_assert_eq(pi[0].err, WB_ERR_CONFLICT);
+	cr_assert_eq(pi[1].err, WB_OK);
+	cr_assert_eq(pi[1].new_version, 3);
+	fini_gets(g, 2);
+}
+
+/* A held read released without a write must not leave its WATCH on the
+ * connection: a later transaction on it would be refused for a key it
+ * never read. One connection, so the later read reuses it. */
+Test(ctx_redis, held_read_released_without_a_write_leaves_no_watch_behind)
+{
+	const char *a = "+570000000001", *b = "+570000000002";
+	struct ctx_store_config cfg;
+	struct ctx_get_item g[1];
+	struct ctx_put_item pi[1];
+	uint64_t before;
+	ctx_hold_t *hold;
+	char rkey[64];
+
+	start_server(REDIS_SERVER_PLAIN);
+	cfg = config_for(REDIS_SERVER_PLAIN);
+	cfg.redis.pool_size = 1;
+	open_store(&cfg);
+	cr_assert_eq(put_str(a, "{}", 0, 0, NULL), WB_OK);
+	cr_assert_eq(put_str(b, "{}", 0, 0, NULL), WB_OK);
+	hold = held_read(&a, g, pi, 1);
+	cr_assert_not_null(hold);
+	cr_assert_eq(ctx_store_put_many_held(cs, hold, NULL, 0), WB_OK);
+	fini_gets(g, 1);
+	snprintf(rkey, sizeof rkey, "wabot:ctx:{%s}", a);
+	cli_ok("SET", rkey, "{\"version\":9,\"updated_at\":1}");
+	hold = held_read(&b, g, pi, 1);
+	before = stats().round_trips;
+	cr_assert_eq(ctx_store_put_many_held(cs, hold, pi, 1), WB_OK);
+	cr_assert_eq(stats().round_trips - before, 1, "EXEC not refused for the released key");
+	cr_assert_eq(cmd_calls("unwatch"), 1);
+	cr_assert_eq(pi[0].new_version, 2);
+	fini_gets(g, 1);
+}
+
+/* A user whose ACL forbids WATCH still gets every write, through the
+ * script; one warning says so. */
+Test(ctx_redis, watch_refused_by_the_acl_falls_back_to_the_script)
+{
+	const char *keys[2] = {"+570000000001", "+570000000002"};
+	struct ctx_store_config cfg;
+	struct ctx_get_item g[2];
+	struct ctx_put_item pi[2];
+	ctx_hold_t *hold;
+	char *out, *log;
+
+	start_server(REDIS_SERVER_PLAIN);
+	out = redis_server_cli(rs, "ACL", "SETUSER", "nowatch", "on", ">pw", "~*", "&*", "+@all", "-watch", NULL);
+	cr_assert_not_null(out);
+	free(out);
+	cfg = config_for(REDIS_SERVER_PLAIN);
+	cfg.redis.user = "nowatch";
+	cfg.redis.password = "pw";
+	open_store(&cfg);
+	for (int round = 0; round < 2; round++) {
+		hold = held_read(keys, g, pi, 2);
+		cr_assert_eq(ctx_store_put_many_held(cs, hold, pi, 2), WB_OK, "round %d", round);
+		cr_assert_eq(pi[0].new_version, (uint64_t)round + 1);
+		fini_gets(g, 2);
+	}
+	cr_assert_eq(cmd_calls("exec"), 0);
+	cr_assert_eq(cmd_calls("evalsha"), 2);
+	log = log_text();
+	cr_assert_eq(count_substr(log, "redis refused WATCH"), 1, "log: %s", log);
+	free(log);
 }
 
 /* ---- a failing server ------------------------------------------------------- */
