@@ -47,6 +47,11 @@
 
 /* Bytes moved per recv and per TLS record batch. */
 #define RC_IO_CHUNK 16384
+/* Bytes of a plain recv given to the reader at a time: hiredis' reader
+ * memmoves its unread rest each time it has consumed 1 KiB, so a whole
+ * 16 KiB recv of short replies moved ~8 bytes per byte received; slices of
+ * this size keep that rest under one reply. */
+#define RC_FEED_SLICE 2048
 /* Drain the TLS write BIO to the socket once it holds this much. */
 #define RC_TLS_FLUSH_AT 65536
 
@@ -64,6 +69,7 @@ struct redis_conn {
 	int command_timeout_ms;  /* per pipeline */
 	char peer[300];          /* "host:port" or "[v6]:port" */
 	char io[RC_IO_CHUNK];    /* recv / SSL_read / BIO_read scratch */
+	size_t io_pos, io_len;   /* plain: io[io_pos..io_len) received, not yet fed */
 };
 
 __attribute__((format(printf, 3, 4))) static void rc_err(char *errstr, size_t n, const char *fmt, ...)
@@ -250,13 +256,19 @@ static wb_err_t rc_read_some(struct redis_conn *c, int64_t deadline, char *errst
 	wb_err_t err;
 
 	if (!c->ssl) {
-		err = rc_recv_some(c, &got, deadline, errstr, n);
-		if (err != WB_OK)
-			return err;
-		if (redisReaderFeed(c->reader, c->io, got) != REDIS_OK) {
+		if (c->io_pos == c->io_len) {
+			err = rc_recv_some(c, &got, deadline, errstr, n);
+			if (err != WB_OK)
+				return err;
+			c->io_pos = 0;
+			c->io_len = got;
+		}
+		got = c->io_len - c->io_pos < RC_FEED_SLICE ? c->io_len - c->io_pos : RC_FEED_SLICE;
+		if (redisReaderFeed(c->reader, c->io + c->io_pos, got) != REDIS_OK) {
 			rc_err(errstr, n, "redis %s: out of memory buffering a reply", c->peer);
 			return rc_fail(c, WB_ERR_NOMEM);
 		}
+		c->io_pos += got;
 		return WB_OK;
 	}
 	for (;;) {
@@ -723,6 +735,10 @@ bool redis_conn_is_broken(redis_conn_t *c)
 
 	if (c->broken)
 		return true;
+	if (c->io_pos < c->io_len) {
+		c->broken = true; /* bytes beyond the last reply: unasked */
+		return true;
+	}
 	pfd.fd = c->fd;
 	pfd.events = POLLIN;
 	pfd.revents = 0;
