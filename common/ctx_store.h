@@ -232,7 +232,9 @@ wb_err_t ctx_store_put_many(ctx_store_t *cs, struct ctx_put_item *items, size_t 
  * the write goes through the script, which tells the conflicts apart.
  * *hold is set (NULL when nothing is held: memory backend, invalid keys, a
  * failed read) and must be given to exactly one ctx_store_put_many_held
- * (n may be 0), which releases it. A hold keeps a pooled connection busy.
+ * (n may be 0), which releases it. A hold keeps a pooled connection busy:
+ * make no other call to the store in between (with every connection held,
+ * it would wait for one until the acquire timeout).
  */
 typedef struct ctx_hold ctx_hold_t;
 wb_err_t ctx_store_get_many_held(ctx_store_t *cs, struct ctx_get_item *items, size_t n, ctx_hold_t **hold);

@@ -1,7 +1,8 @@
 /*
  * bench_ctx_redis.c - what batching buys with the Redis backend: contexts per
  * second and microseconds per round trip for one get + one put per context,
- * against batches of 100 (get_many + put_many), on a redis-server started
+ * against batches of 100 (get_many + put_many, through the script, and
+ * held: get_many_held + put_many_held, as the worker does), on a redis-server started
  * here on loopback (plain; "tls" as argument for TLS).
  * Prints figures and the round trips per batch taken from the store's own
  * stats, then after each phase redis-server's own cost per command (INFO
@@ -107,8 +108,10 @@ static int run_single(ctx_store_t *cs, int contexts, bool print)
 	return errors;
 }
 
-/* get_many then put_many of BATCH contexts: one round trip each. */
-static int run_batches(ctx_store_t *cs, int contexts)
+/* get_many then put_many of BATCH contexts: one round trip each. held:
+ * get_many_held + put_many_held (WATCH, then MULTI/EXEC), the worker's
+ * calls; else the compare-and-set script. */
+static int run_batches(ctx_store_t *cs, int contexts, bool held)
 {
 	static struct ctx_get_item gets[BATCH];
 	static struct ctx_put_item puts[BATCH];
@@ -125,8 +128,11 @@ static int run_batches(ctx_store_t *cs, int contexts)
 			key_of(keys[i], sizeof keys[i], b * BATCH + i);
 			gets[i].key = keys[i];
 		}
+		ctx_hold_t *hold = NULL;
+
 		t1 = now_s();
-		if (ctx_store_get_many(cs, gets, BATCH) != WB_OK)
+		if ((held ? ctx_store_get_many_held(cs, gets, BATCH, &hold) : ctx_store_get_many(cs, gets, BATCH)) !=
+		    WB_OK)
 			errors++;
 		t_get += now_s() - t1;
 		for (int i = 0; i < BATCH; i++)
@@ -137,16 +143,17 @@ static int run_batches(ctx_store_t *cs, int contexts)
 				.expected_version = gets[i].value.found ? gets[i].value.version : 0,
 			};
 		t1 = now_s();
-		if (ctx_store_put_many(cs, puts, BATCH) != WB_OK)
+		if ((held ? ctx_store_put_many_held(cs, hold, puts, BATCH) : ctx_store_put_many(cs, puts, BATCH)) !=
+		    WB_OK)
 			errors++;
 		t_put += now_s() - t1;
 	}
 	dt = now_s() - t0;
 	for (int i = 0; i < BATCH; i++)
 		ctx_value_fini(&gets[i].value);
-	printf("batch%-3d get+put  %7d contexts  %9.0f contexts/s  %7.1f us/round trip  "
+	printf("batch%-3d get+put%s  %7d contexts  %9.0f contexts/s  %7.1f us/round trip  "
 	       "%.2f round trips/batch call\n",
-	       BATCH, batches * BATCH, batches * BATCH / dt, dt * 1e6 / (double)(round_trips(cs) - rt0),
+	       BATCH, held ? " (held: WATCH + MULTI/EXEC)" : " (script)", batches * BATCH, batches * BATCH / dt, dt * 1e6 / (double)(round_trips(cs) - rt0),
 	       (double)(round_trips(cs) - rt0) / (2.0 * batches));
 	printf("    get_many %6.2f us/context, put_many %6.2f us/context (client wall time)\n",
 	       t_get * 1e6 / (batches * BATCH), t_put * 1e6 / (batches * BATCH));
@@ -196,7 +203,10 @@ int main(int argc, char **argv)
 	errors += run_single(cs, contexts, true);
 	print_commandstats();
 	reset_commandstats();
-	errors += run_batches(cs, contexts);
+	errors += run_batches(cs, contexts, false);
+	print_commandstats();
+	reset_commandstats();
+	errors += run_batches(cs, contexts, true);
 	print_commandstats();
 	if (errors)
 		printf("errors: %d\n", errors);
