@@ -3,10 +3,13 @@
  * so that it runs under ThreadSanitizer (criterion 2.4.1 cannot start under
  * TSan: "Could not initialize inheritable arena", Criterion issue #274).
  *
- * For the memory backend and for a real redis-server (tests/support), four
- * threads at once: two increment one counter by compare-and-set, one merges
- * fields with update, one churns through a second, tiny memory store (LRU
- * eviction, expiry and the sweep thread racing the writers) with batches.
+ * For the memory backend and for a real redis-server (tests/support), six
+ * threads at once: two increment one counter by compare-and-set, two
+ * increment HELD_KEYS shared counters in held batches (get_many_held +
+ * put_many_held: WATCH and MULTI/EXEC on Redis, racing each other over a
+ * pool of two connections), one merges fields with update, one churns
+ * through a second, tiny memory store (LRU eviction, expiry and the sweep
+ * thread racing the writers) with batches.
  * Checks: no increment lost, no field lost, no unexpected error. Exit 0 when
  * all hold, 1 otherwise; prints "N passed, N failed".
  */
@@ -26,6 +29,8 @@
 #define MERGES 100
 #define CHURN_KEYS 2000
 #define CHURN_BATCH 16
+#define HELD_KEYS 8
+#define HELD_ROUNDS 100
 
 struct stress {
 	ctx_store_t *cs;    /* store under test */
@@ -56,6 +61,67 @@ static void *increment(void *p)
 			fail(st, "compare-and-set increment", err);
 	}
 	ctx_value_fini(&v);
+	return NULL;
+}
+
+static void held_key(char *buf, size_t n, int k)
+{
+	snprintf(buf, n, "+5710000000%02d", k);
+}
+
+/* Adds 1 to each of the HELD_KEYS counters HELD_ROUNDS times, a batch of
+ * all keys still short of that at a time; a key whose write conflicted is
+ * read again in the next batch. */
+static void *held_increment(void *p)
+{
+	struct stress *st = p;
+	struct ctx_get_item g[HELD_KEYS];
+	struct ctx_put_item pi[HELD_KEYS];
+	char keys[HELD_KEYS][24], json[HELD_KEYS][32];
+	int left[HELD_KEYS], idx[HELD_KEYS], m, k;
+
+	for (k = 0; k < HELD_KEYS; k++) {
+		held_key(keys[k], sizeof keys[k], k);
+		left[k] = HELD_ROUNDS;
+		ctx_value_init(&g[k].value);
+	}
+	for (;;) {
+		ctx_hold_t *hold = NULL;
+		wb_err_t err;
+
+		for (k = 0, m = 0; k < HELD_KEYS; k++)
+			if (left[k] > 0) {
+				idx[m] = k;
+				g[m++].key = keys[k];
+			}
+		if (m == 0)
+			break;
+		err = ctx_store_get_many_held(st->cs, g, (size_t)m, &hold);
+		if (err != WB_OK) {
+			(void)ctx_store_put_many_held(st->cs, hold, NULL, 0);
+			fail(st, "held read", err);
+			break;
+		}
+		for (int i = 0; i < m; i++) {
+			const char *q = g[i].value.found ? strstr(g[i].value.json, "\"n\":") : NULL;
+			long n = q ? strtol(q + 4, NULL, 10) : 0;
+			int len = snprintf(json[i], sizeof json[i], "{\"n\":%ld}", n + 1);
+
+			pi[i] = (struct ctx_put_item){.key = g[i].key, .json = json[i], .len = (size_t)len,
+						      .expected_version = g[i].value.found ? g[i].value.version : 0};
+		}
+		(void)ctx_store_put_many_held(st->cs, hold, pi, (size_t)m);
+		for (int i = 0; i < m; i++) {
+			if (pi[i].err == WB_OK)
+				left[idx[i]]--;
+			else if (pi[i].err != WB_ERR_CONFLICT)
+				fail(st, "held write", pi[i].err);
+		}
+		if (st->failures)
+			break;
+	}
+	for (k = 0; k < HELD_KEYS; k++)
+		ctx_value_fini(&g[k].value);
 	return NULL;
 }
 
@@ -114,11 +180,11 @@ static bool stress_store(const char *name, ctx_store_t *cs)
 		.memory = {.max_entries = 64, .max_bytes = 64 * 1024, .shards = 4, .sweep_interval_ms = 5},
 	};
 	struct stress st = {.cs = cs, .mu = PTHREAD_MUTEX_INITIALIZER};
-	void *(*fns[4])(void *) = {increment, increment, merge, churn};
+	void *(*fns[6])(void *) = {increment, increment, held_increment, held_increment, merge, churn};
 	struct ctx_store_stats tiny_stats;
 	struct ctx_value v;
 	json_object *obj;
-	pthread_t th[4];
+	pthread_t th[6];
 	char err[256];
 	bool ok;
 	int i;
@@ -128,9 +194,9 @@ static bool stress_store(const char *name, ctx_store_t *cs)
 		fprintf(stderr, "stress: tiny store: %s\n", err);
 		return false;
 	}
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 6; i++)
 		pthread_create(&th[i], NULL, fns[i], &st);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 6; i++)
 		pthread_join(th[i], NULL);
 
 	ctx_value_init(&v);
@@ -152,6 +218,23 @@ static bool stress_store(const char *name, ctx_store_t *cs)
 		if (json_object_object_length(obj) != MERGES) {
 			fprintf(stderr, "stress: %s: %d merged fields, want %d\n", name,
 				json_object_object_length(obj), MERGES);
+			ok = false;
+		}
+		json_object_put(obj);
+	}
+	for (i = 0; i < HELD_KEYS; i++) {
+		char key[24];
+
+		held_key(key, sizeof key, i);
+		if (ctx_store_get(cs, key, &v) != WB_OK || !v.found) {
+			ok = false;
+			continue;
+		}
+		obj = json_tokener_parse(v.json);
+		if (json_object_get_int(json_object_object_get(obj, "n")) != 2 * HELD_ROUNDS ||
+		    v.version != 2 * HELD_ROUNDS) {
+			fprintf(stderr, "stress: %s: held counter %s: %s version %llu, want %d\n", name, key, v.json,
+				(unsigned long long)v.version, 2 * HELD_ROUNDS);
 			ok = false;
 		}
 		json_object_put(obj);
