@@ -18,6 +18,7 @@
 #include "lanes.h"
 #include "log.h"
 #include "offsets.h"
+#include "phone.h"
 #include "pipeline.h"
 #include "producer.h"
 
@@ -151,8 +152,15 @@ static void set_paused(consumer_t *c, int32_t partition, bool pause)
 static void route(consumer_t *c, struct job *j)
 {
 	const rd_kafka_message_t *m = j->msg;
-	size_t i;
+	size_t klen = m->key ? m->key_len : 0, i;
 
+	/* the record key's hash, for the lanes: the decoder's when the first
+	 * keyed event has the record's key (the usual case) */
+	for (i = 0; i < j->nevs && !j->evs[i].key[0]; i++)
+		;
+	j->key_hash = i < j->nevs && event_key_len(&j->evs[i]) == klen && memcmp(j->evs[i].key, m->key, klen) == 0
+			      ? event_key_hash(&j->evs[i])
+			      : phone_hash(m->key ? m->key : "", klen);
 	if (c->nlanes == 1) {
 		job_lane_set(j, 0);
 		return;

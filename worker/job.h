@@ -70,6 +70,8 @@ struct job {
 	struct job_counters *counters;
 	struct job_pool *pool;     /* the pool the memory returns to; NULL: malloc'ed */
 	uint32_t home;             /* home lane (pipeline_home_lane) */
+	uint64_t key_hash;         /* phone_hash of the record's key (set by the
+	                              consumer's routing; the lanes' bound uses it) */
 	uint64_t lanes[JOB_MAX_LANES / 64]; /* lanes holding events of it */
 	atomic_uint nholds;        /* slots of holds taken (may exceed JOB_MAX_HOLDS) */
 	atomic_uint *holds[JOB_MAX_HOLDS]; /* counters to decrement when done */

@@ -162,9 +162,7 @@ static bool store_answers(struct lane *ln)
 /* The unacknowledged-record counter of job's key (top of the file). */
 static atomic_uint *hold_counter(struct lane *ln, const struct job *job)
 {
-	const rd_kafka_message_t *m = job->msg;
-
-	return &ln->l->unacked[phone_hash(m->key ? m->key : "", m->key ? m->key_len : 0) & (HOLD_BUCKETS - 1)];
+	return &ln->l->unacked[job->key_hash & (HOLD_BUCKETS - 1)];
 }
 
 /* The unacknowledged bound (top of the file): counts job unless its key
