@@ -1190,6 +1190,46 @@ Test(ctx_redis, held_read_released_without_a_write_leaves_no_watch_behind)
 	fini_gets(g, 1);
 }
 
+/* The held connection dropped between the read and the write: every item
+ * fails with a transport error and nothing is written; the next held batch
+ * reconnects and writes through EXEC. */
+Test(ctx_redis, held_connection_lost_before_the_write_fails_every_item_then_recovers)
+{
+	const char *keys[2] = {"+570000000001", "+570000000002"};
+	struct ctx_store_config cfg;
+	struct ctx_get_item g[2];
+	struct ctx_put_item pi[2];
+	unsigned long long exec;
+	ctx_hold_t *hold;
+	char *out;
+
+	start_server(REDIS_SERVER_PLAIN);
+	cfg = config_for(REDIS_SERVER_PLAIN);
+	cfg.redis.pool_size = 1;
+	open_store(&cfg);
+	cr_assert_eq(put_str(keys[0], "{}", 0, 0, NULL), WB_OK);
+	hold = held_read(keys, g, pi, 2);
+	cr_assert_not_null(hold);
+	out = redis_server_cli(rs, "CLIENT", "KILL", "TYPE", "normal", NULL);
+	cr_assert_not_null(out);
+	cr_assert_eq(strtol(out, NULL, 10), 1, "the store's one connection killed: %s", out);
+	free(out);
+	cr_assert_eq(ctx_store_put_many_held(cs, hold, pi, 2), WB_ERR_IO);
+	cr_assert_eq(pi[0].err, WB_ERR_IO);
+	cr_assert_eq(pi[1].err, WB_ERR_IO);
+	assert_stored(keys[0], 1, "");
+	fini_gets(g, 2);
+
+	exec = cmd_calls("exec");
+	hold = held_read(keys, g, pi, 2);
+	cr_assert_not_null(hold, "reconnected");
+	cr_assert_eq(ctx_store_put_many_held(cs, hold, pi, 2), WB_OK);
+	cr_assert_eq(cmd_calls("exec"), exec + 1);
+	assert_stored(keys[0], 2, "\"step\":\"b\"");
+	assert_stored(keys[1], 1, "\"step\":\"b\"");
+	fini_gets(g, 2);
+}
+
 /* A user whose ACL forbids WATCH still gets every write, through the
  * script; one warning says so. */
 Test(ctx_redis, watch_refused_by_the_acl_falls_back_to_the_script)
