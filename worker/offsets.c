@@ -3,7 +3,11 @@
  *
  * A fixed table of partition slots, indexed by partition number and
  * allocated once by offsets_new(), so looking a partition up takes no lock.
- * Each slot has its own mutex, which guards every other field of it. Tracked
+ * Each slot has its own mutex, which guards every other field of it but
+ * `live`, a copy of the current epoch (0: unassigned) written under the
+ * mutex and read without it by offsets_current(), which the worker threads
+ * ask for every record (it took the mutex that the consumer and delivery
+ * threads take for every record too). Tracked
  * records sit in a ring of max_in_flight {offset, done} entries in fetch
  * order (so sorted by offset): track appends at the tail, done finds its
  * entry by binary search, commit_point pops the done prefix at the head.
@@ -13,6 +17,7 @@
 
 #include <assert.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -23,6 +28,7 @@ struct offsets_entry {
 
 struct offsets_slot {
 	pthread_mutex_t mu;
+	_Atomic uint32_t live;        /* epoch while assigned, else 0; written under mu */
 	/* All below guarded by mu. */
 	bool assigned;
 	uint32_t epoch;               /* grows at assign, revoke, lost; never 0 once used */
@@ -149,6 +155,7 @@ wb_err_t offsets_assign(offsets_t *o, int32_t partition, uint32_t *epoch)
 	}
 	s->assigned = true;
 	s->epoch = offsets_next_epoch(s->epoch);
+	atomic_store_explicit(&s->live, s->epoch, memory_order_release);
 	s->last_tracked = -1;
 	s->head = 0;
 	s->count = 0;
@@ -251,14 +258,10 @@ bool offsets_commit_point(offsets_t *o, int32_t partition, int64_t *next)
 bool offsets_current(offsets_t *o, int32_t partition, uint32_t epoch)
 {
 	struct offsets_slot *s = offsets_slot(o, partition);
-	bool cur;
 
-	if (s == NULL)
-		return false;
-	pthread_mutex_lock(&s->mu);
-	cur = s->assigned && s->epoch == epoch;
-	pthread_mutex_unlock(&s->mu);
-	return cur;
+	/* epoch 0 names no assignment, so an unassigned slot (live 0) never
+	 * matches */
+	return s != NULL && epoch != 0 && atomic_load_explicit(&s->live, memory_order_acquire) == epoch;
 }
 
 size_t offsets_in_flight(offsets_t *o, int32_t partition)
@@ -289,6 +292,7 @@ static wb_err_t offsets_forget(offsets_t *o, int32_t partition)
 	} else {
 		s->assigned = false;
 		s->epoch = offsets_next_epoch(s->epoch);
+		atomic_store_explicit(&s->live, 0, memory_order_release);
 		s->count = 0;
 		s->head = 0;
 		s->last_tracked = -1;

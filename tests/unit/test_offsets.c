@@ -334,3 +334,31 @@ Test(offsets, many_partitions)
 	expect_commit(o, 3, 3005);
 	offsets_destroy(o);
 }
+
+/* offsets_current (read without the slot's lock) follows every change of
+ * assignment: only the epoch of the live assignment is current. */
+Test(offsets, current_is_true_only_for_the_live_assignment_epoch)
+{
+	offsets_t *o = new_or_die(8, 4);
+	uint32_t e1, e2, e3;
+
+	cr_assert_not(offsets_current(o, 1, 0), "never assigned");
+	cr_assert_not(offsets_current(o, 1, 1), "never assigned");
+	cr_assert_not(offsets_current(o, 9, 1), "no such partition");
+	e1 = assign(o, 1);
+	cr_assert(offsets_current(o, 1, e1));
+	cr_assert_not(offsets_current(o, 1, e1 + 1));
+	cr_assert_not(offsets_current(o, 1, 0), "epoch 0 names no assignment");
+	cr_assert_not(offsets_current(o, 2, e1), "another partition");
+	cr_assert_eq(offsets_revoke(o, 1), WB_OK);
+	cr_assert_not(offsets_current(o, 1, e1), "revoked");
+	e2 = assign(o, 1);
+	cr_assert_neq(e2, e1);
+	cr_assert(offsets_current(o, 1, e2));
+	cr_assert_not(offsets_current(o, 1, e1), "an older assignment");
+	cr_assert_eq(offsets_lost(o, 1), WB_OK);
+	cr_assert_not(offsets_current(o, 1, e2), "lost");
+	e3 = assign(o, 1);
+	cr_assert(offsets_current(o, 1, e3));
+	offsets_destroy(o);
+}
