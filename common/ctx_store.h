@@ -227,8 +227,8 @@ wb_err_t ctx_store_put_many(ctx_store_t *cs, struct ctx_put_item *items, size_t 
  * counters and guarantees are exactly those of get_many + put_many; only the
  * cost differs. Redis: the read WATCHes its keys on the connection it used
  * and keeps that connection, so the write is one MULTI/EXEC of plain SETs
- * instead of the compare-and-set script (a third of redis-server's CPU per
- * key; see ctx_redis.c). When any key changed in between, EXEC refuses and
+ * instead of the compare-and-set script (redis-server's time for a write:
+ * 2.6 us per event against the script's 5.2 in bench_kafka; see ctx_redis.c). When any key changed in between, EXEC refuses and
  * the write goes through the script, which tells the conflicts apart.
  * *hold is set (NULL when nothing is held: memory backend, invalid keys, a
  * failed read) and must be given to exactly one ctx_store_put_many_held
