@@ -1230,6 +1230,35 @@ Test(ctx_redis, held_connection_lost_before_the_write_fails_every_item_then_reco
 	fini_gets(g, 2);
 }
 
+/* A read of more keys than a held read WATCHes (WATCH costs Redis O(n^2))
+ * holds nothing: the write goes through the script, and still applies. */
+Test(ctx_redis, held_read_of_too_many_keys_holds_nothing_and_writes_through_the_script)
+{
+	enum { N = 300 };
+	static struct ctx_get_item g[N];
+	static struct ctx_put_item pi[N];
+	static char keys[N][24];
+	const char *kp[N];
+	struct ctx_store_config cfg;
+	ctx_hold_t *hold;
+
+	start_server(REDIS_SERVER_PLAIN);
+	cfg = config_for(REDIS_SERVER_PLAIN);
+	open_store(&cfg);
+	for (int i = 0; i < N; i++) {
+		snprintf(keys[i], sizeof keys[i], "+5711%08d", i);
+		kp[i] = keys[i];
+	}
+	hold = held_read(kp, g, pi, N);
+	cr_assert_null(hold, "no hold for %d keys", N);
+	cr_assert_eq(ctx_store_put_many_held(cs, hold, pi, N), WB_OK);
+	cr_assert_eq(cmd_calls("watch"), 0);
+	cr_assert_eq(cmd_calls("exec"), 0);
+	cr_assert_gt(cmd_calls("evalsha"), 0);
+	assert_stored(keys[N - 1], 1, "\"step\":\"b\"");
+	fini_gets(g, N);
+}
+
 /* A user whose ACL forbids WATCH still gets every write, through the
  * script; one warning says so. */
 Test(ctx_redis, watch_refused_by_the_acl_falls_back_to_the_script)
