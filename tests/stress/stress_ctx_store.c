@@ -79,6 +79,7 @@ static void *held_increment(void *p)
 	struct ctx_put_item pi[HELD_KEYS];
 	char keys[HELD_KEYS][24], json[HELD_KEYS][32];
 	int left[HELD_KEYS], idx[HELD_KEYS], m, k;
+	bool failed = false;
 
 	for (k = 0; k < HELD_KEYS; k++) {
 		held_key(keys[k], sizeof keys[k], k);
@@ -114,10 +115,12 @@ static void *held_increment(void *p)
 		for (int i = 0; i < m; i++) {
 			if (pi[i].err == WB_OK)
 				left[idx[i]]--;
-			else if (pi[i].err != WB_ERR_CONFLICT)
+			else if (pi[i].err != WB_ERR_CONFLICT) {
 				fail(st, "held write", pi[i].err);
+				failed = true;
+			}
 		}
-		if (st->failures)
+		if (failed)
 			break;
 	}
 	for (k = 0; k < HELD_KEYS; k++)

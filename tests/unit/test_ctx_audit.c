@@ -14,31 +14,22 @@
 
 #include "ctx_store.h"
 #include "log.h"
+#include "log_capture.h"
 #include "redis_server.h"
 
 #define PHONE "+573001234567"
 #define MASKED "+57******4567"
 
-static int fd = -1;
-static char path[64];
 static struct redis_server *rs;
 
 static void setup(void)
 {
-	snprintf(path, sizeof path, "/tmp/wb-audit-XXXXXX");
-	fd = mkstemp(path);
-	cr_assert_geq(fd, 0);
-	unlink(path);
-	log_set_fd(fd);
-	log_set_level(LOG_INFO);
+	cr_assert(log_capture_start());
 }
 
 static void teardown(void)
 {
-	log_set_fd(2);
-	if (fd >= 0)
-		close(fd);
-	fd = -1;
+	log_capture_stop();
 	redis_server_stop(rs);
 	rs = NULL;
 }
@@ -46,12 +37,10 @@ static void teardown(void)
 /* Everything logged so far (malloc'd). */
 static char *logged(void)
 {
-	off_t n = lseek(fd, 0, SEEK_END);
-	char *buf = calloc(1, (size_t)n + 1);
+	char *text = log_capture_text();
 
-	cr_assert_not_null(buf);
-	cr_assert_eq(pread(fd, buf, (size_t)n, 0), n);
-	return buf;
+	cr_assert_not_null(text);
+	return text;
 }
 
 static size_t count_of(const char *hay, const char *needle)

@@ -20,6 +20,7 @@
 
 #include "ctx_store.h"
 #include "log.h"
+#include "log_capture.h"
 #include "redis_conn.h"
 #include "redis_server.h"
 #include "test_clock.h"
@@ -29,19 +30,12 @@
 
 static struct redis_server *rs;
 static ctx_store_t *cs;
-static int log_fd = -1;
 
 /* ---- fixtures and helpers ------------------------------------------------ */
 
 static void setup(void)
 {
-	char path[] = "/tmp/wb-test-log-XXXXXX";
-
-	log_fd = mkstemp(path);
-	cr_assert(log_fd >= 0);
-	unlink(path);
-	log_set_fd(log_fd);
-	log_set_level(LOG_INFO);
+	cr_assert(log_capture_start());
 }
 
 static void teardown(void)
@@ -50,10 +44,7 @@ static void teardown(void)
 	cs = NULL;
 	redis_server_stop(rs);
 	rs = NULL;
-	log_set_fd(2);
-	if (log_fd >= 0)
-		close(log_fd);
-	log_fd = -1;
+	log_capture_stop();
 }
 
 TestSuite(ctx_redis, .init = setup, .fini = teardown, .timeout = 30);
@@ -61,12 +52,10 @@ TestSuite(ctx_redis, .init = setup, .fini = teardown, .timeout = 30);
 /* Everything logged so far (malloc'd). */
 static char *log_text(void)
 {
-	off_t end = lseek(log_fd, 0, SEEK_END);
-	char *buf = calloc(1, (size_t)end + 1);
+	char *text = log_capture_text();
 
-	cr_assert_not_null(buf);
-	cr_assert_eq(pread(log_fd, buf, (size_t)end, 0), (ssize_t)end);
-	return buf;
+	cr_assert_not_null(text);
+	return text;
 }
 
 static int count_substr(const char *hay, const char *needle)

@@ -7,46 +7,27 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <criterion/criterion.h>
 
 #include "config.h"
 #include "kafka.h"
-#include "log.h"
-
-static int log_fd = -1;
+#include "log_capture.h"
 
 static void setup(void)
 {
-	char path[] = "/tmp/wb-test-log-XXXXXX";
-
-	log_fd = mkstemp(path);
-	cr_assert(log_fd >= 0);
-	unlink(path);
-	log_set_fd(log_fd);
-	log_set_level(LOG_INFO);
+	cr_assert(log_capture_start());
 }
 
-static void teardown(void)
-{
-	log_set_fd(2);
-	if (log_fd >= 0)
-		close(log_fd);
-	log_fd = -1;
-}
-
-TestSuite(kafka_conf, .init = setup, .fini = teardown, .timeout = 10);
+TestSuite(kafka_conf, .init = setup, .fini = log_capture_stop, .timeout = 10);
 
 /* Everything logged so far (malloc'd). */
 static char *log_text(void)
 {
-	off_t end = lseek(log_fd, 0, SEEK_END);
-	char *buf = calloc(1, (size_t)end + 1);
+	char *text = log_capture_text();
 
-	cr_assert_not_null(buf);
-	cr_assert_eq(pread(log_fd, buf, (size_t)end, 0), (ssize_t)end);
-	return buf;
+	cr_assert_not_null(text);
+	return text;
 }
 
 /* A consumer configuration with one KAFKA_PROP_ (name NULL: none). */
